@@ -128,7 +128,6 @@ pub(crate) struct ModelFile {
     pub guardrail_version: Option<String>,
     pub timeout_ms: Option<u64>,
     pub max_tokens: Option<u32>,
-    pub temperature: Option<f32>,
 }
 
 #[derive(Debug, Deserialize)]

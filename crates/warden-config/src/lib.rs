@@ -10,6 +10,9 @@ mod file;
 mod model;
 mod validate;
 
+// TEMPORARY until warden-guard exposes its spec.
+pub type GuardrailSpec = toml::Table;
+
 pub use model::*;
 pub use validate::{load, load_str, EnvSource, ProcessEnv};
 
@@ -38,7 +41,8 @@ impl fmt::Display for ConfigProblem {
     }
 }
 
-/// Every problem found in a config file, in file order where possible.
+/// Every problem found in a config file: shape problems (unknown keys, wrong types) first, then
+/// semantic ones (bad addresses, dangling references, unreadable secrets).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
     pub problems: Vec<ConfigProblem>,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use warden_core::{AgentId, Sensitive, TenantId};
-use warden_guard::GuardrailSpec;
+use crate::GuardrailSpec;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]

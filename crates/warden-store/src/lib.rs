@@ -119,5 +119,5 @@ pub trait VerdictIndex: Send + Sync {
 }
 
 /// Everything Warden stores.
-pub trait Store: KillSwitchStore + UsageStore + SessionStore + VerdictIndex {}
-impl<T: KillSwitchStore + UsageStore + SessionStore + VerdictIndex> Store for T {}
+pub trait Store: KillSwitchStore + UsageStore + SessionStore + VerdictIndex + std::fmt::Debug {}
+impl<T: KillSwitchStore + UsageStore + SessionStore + VerdictIndex + std::fmt::Debug> Store for T {}

@@ -164,7 +164,7 @@ fn every_problem_is_reported_at_once() {
     let dir = project();
     let text = CANONICAL
         .replace("max_steps = 8", "max_steps = 8\nmax_stepz = 3")
-        .replace("burst = 5", "burst = 0")
+        .replace("requests_per_minute = 60\nburst = 5\n", "requests_per_minute = 60\nburst = 0\n")
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"nowhere\"")
         .replace("egress = [\"api.internal:443\"]", "egress = [\"api.internal:99999\"]")
         .replace("[judge]", "[judge]\nmodel = 5")
@@ -174,7 +174,7 @@ fn every_problem_is_reported_at_once() {
     for expected in [
         "server.listen",
         "ratelimit.tenants.acme.burst",
-        "agents.support",
+        "agents.support.max_stepz",
         "tools.orders.egress[0]",
         "judge.model",
         "telemetry",

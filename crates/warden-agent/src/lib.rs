@@ -1,0 +1,16 @@
+//! The agent runtime: runs one invocation of a configured agent — model turns, tool calls,
+//! content screening hooks — and records it as a Bedrock-format trace (`TracePart` JSON), so
+//! the same trace parser serves Warden's own agents and agents hosted on Bedrock.
+
+mod provider;
+mod runtime;
+mod scripted;
+mod trace;
+
+pub use provider::{ModelError, ModelProvider, ModelRequest, ModelTurn, ToolCall, TurnAction, Usage};
+pub use runtime::{
+    AgentError, Invocation, InvocationOutcome, Screen, ScreenOutcome, ScreenSource, ToolError, ToolOutput,
+    ToolRunner,
+};
+pub use scripted::{ScriptError, ScriptedProvider};
+pub use trace::TraceBuilder;

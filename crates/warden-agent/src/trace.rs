@@ -1,0 +1,143 @@
+//! Builds the invocation's trace as Bedrock `TracePart` JSON objects.
+
+use crate::provider::{ToolCall, Usage};
+use serde_json::{json, Value};
+
+/// The alias id Bedrock uses for an agent's working draft; Warden agents have no aliases.
+pub const DRAFT_ALIAS: &str = "TSTALIASID";
+
+/// Accumulates `TracePart`s for one invocation.
+#[derive(Debug)]
+pub struct TraceBuilder {
+    agent_id: String,
+    session_id: String,
+    prefix: String,
+    step: usize,
+    parts: Vec<Value>,
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl TraceBuilder {
+    pub fn new(agent_id: &str, session_id: &str) -> Self {
+        TraceBuilder {
+            agent_id: agent_id.to_string(),
+            session_id: session_id.to_string(),
+            prefix: uuid::Uuid::new_v4().to_string(),
+            step: 0,
+            parts: Vec::new(),
+        }
+    }
+
+    /// Moves to the next orchestration step (new `traceId` suffix).
+    pub fn next_step(&mut self) {
+        self.step += 1;
+    }
+
+    fn trace_id(&self) -> String {
+        format!("{}-{}", self.prefix, self.step)
+    }
+
+    fn push(&mut self, trace: Value) {
+        self.parts.push(json!({
+            "agentId": self.agent_id,
+            "agentAliasId": DRAFT_ALIAS,
+            "agentVersion": "DRAFT",
+            "sessionId": self.session_id,
+            "eventTime": now_rfc3339(),
+            "trace": trace,
+        }));
+    }
+
+    fn orchestration(&mut self, member: &str, mut value: Value) {
+        value["traceId"] = json!(self.trace_id());
+        self.push(json!({"orchestrationTrace": {member: value}}));
+    }
+
+    pub fn guardrail(&mut self, stage: &str, intervened: bool, assessments: Value) {
+        let key = if stage == "pre" { "inputAssessments" } else { "outputAssessments" };
+        let id = format!("{}-guardrail-{stage}-{}", self.prefix, self.step);
+        self.push(json!({"guardrailTrace": {
+            "traceId": id,
+            "action": if intervened { "INTERVENED" } else { "NONE" },
+            key: assessments,
+        }}));
+    }
+
+    pub fn model_input(&mut self, model: &str, text: &str) {
+        self.orchestration(
+            "modelInvocationInput",
+            json!({"type": "ORCHESTRATION", "foundationModel": model, "text": text,
+                   "promptCreationMode": "DEFAULT", "parserMode": "DEFAULT"}),
+        );
+    }
+
+    pub fn model_output(&mut self, raw: &str, usage: Usage) {
+        self.orchestration(
+            "modelInvocationOutput",
+            json!({"rawResponse": {"content": raw},
+                   "metadata": {"usage": {"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens}}}),
+        );
+    }
+
+    pub fn rationale(&mut self, text: &str) {
+        self.orchestration("rationale", json!({"text": text}));
+    }
+
+    pub fn invocation_input(&mut self, call: &ToolCall, execution_type: &str) {
+        let parameters: Vec<Value> = call
+            .parameters
+            .iter()
+            .map(|(n, v)| json!({"name": n, "type": "string", "value": v}))
+            .collect();
+        let mut input = json!({
+            "actionGroupName": call.action_group,
+            "executionType": execution_type,
+            "parameters": parameters,
+        });
+        if let Some(p) = &call.api_path {
+            input["apiPath"] = json!(p);
+        }
+        if let Some(m) = &call.http_method {
+            input["verb"] = json!(m);
+        }
+        if let Some(f) = &call.function {
+            input["function"] = json!(f);
+        }
+        if let Some(body) = &call.request_body {
+            input["requestBody"] = json!({"content": {"application/json": body}});
+        }
+        self.orchestration(
+            "invocationInput",
+            json!({"invocationType": "ACTION_GROUP", "actionGroupInvocationInput": input}),
+        );
+    }
+
+    pub fn tool_observation(&mut self, text: &str) {
+        self.orchestration(
+            "observation",
+            json!({"type": "ACTION_GROUP", "actionGroupInvocationOutput": {"text": text}}),
+        );
+    }
+
+    pub fn final_response(&mut self, text: &str, started_at: &str, total_ms: u64) {
+        self.orchestration(
+            "observation",
+            json!({"type": "FINISH", "finalResponse": {"text": text, "metadata": {
+                "startTime": started_at, "endTime": now_rfc3339(), "operationTotalTimeMs": total_ms}}}),
+        );
+    }
+
+    pub fn failure(&mut self, code: u16, reason: &str) {
+        let id = self.trace_id();
+        self.push(json!({"failureTrace": {"traceId": id, "failureCode": code, "failureReason": reason}}));
+    }
+
+    pub fn finish(self) -> Vec<Value> {
+        self.parts
+    }
+}

@@ -1,0 +1,240 @@
+//! Building the application state from config, and its background tasks.
+
+use crate::frontdoor::FrontDoor;
+use crate::indexer::Indexer;
+use crate::killswitch::{KillSwitch, POLL_INTERVAL_MS};
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use warden_agent::{ModelProvider, ScriptedProvider};
+use warden_audit::{AuditLog, AuditOptions, Durability};
+use warden_auth::Authenticator;
+use warden_config::{AgentConfig, Config, ModelConfig};
+use warden_core::AgentId;
+use warden_store::{SqliteStore, Store};
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub front: FrontDoor,
+    pub audit: AuditLog,
+    pub store: Arc<dyn Store>,
+    pub kill: Arc<KillSwitch>,
+    pub metrics: Metrics,
+    pub agents: BTreeMap<AgentId, Agent>,
+    pub indexer: Indexer,
+    /// Set once startup finished and the kill switch was loaded; `/readyz` reports it.
+    pub ready: std::sync::atomic::AtomicBool,
+}
+
+/// A configured agent with its model provider.
+#[derive(Debug)]
+pub struct Agent {
+    pub config: AgentConfig,
+    pub provider: Arc<dyn ModelProvider>,
+}
+
+/// Why the server could not start. Each line names the component and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start:\n  {}", .0.join("\n  "))]
+pub struct StartupError(pub Vec<String>);
+
+/// Builds every component; reports every problem found.
+pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
+    let mut problems = Vec::new();
+    let auth = Authenticator::from_config(&config.auth).map_err(|e| problems.extend(e)).ok();
+    let mut agents = BTreeMap::new();
+    for (id, agent) in &config.agents {
+        let provider: Option<Arc<dyn ModelProvider>> = match &agent.model {
+            ModelConfig::Scripted { script } => match ScriptedProvider::from_file(script) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => {
+                    problems.push(format!("agents.{id}.model.script: {e}"));
+                    None
+                }
+            },
+            other => {
+                problems.push(format!(
+                    "agents.{id}.model: provider `{}` is not available in this build; use `scripted`",
+                    match other {
+                        ModelConfig::Bedrock { .. } => "bedrock",
+                        ModelConfig::OpenAi { .. } => "openai",
+                        ModelConfig::BedrockAgent { .. } => "bedrock-agent",
+                        ModelConfig::Scripted { .. } => "scripted",
+                    }
+                ));
+                None
+            }
+        };
+        if let Some(provider) = provider {
+            agents.insert(
+                id.clone(),
+                Agent {
+                    config: agent.clone(),
+                    provider,
+                },
+            );
+        }
+    }
+    let store = match SqliteStore::open(&config.server.data_dir.join("warden.db")) {
+        Ok(s) => Some(Arc::new(s) as Arc<dyn Store>),
+        Err(e) => {
+            problems.push(format!("store ({}): {e}", config.server.data_dir.join("warden.db").display()));
+            None
+        }
+    };
+    let audit = match AuditLog::open(AuditOptions {
+        dir: config.audit.dir.clone(),
+        durability: match config.audit.durability {
+            warden_config::Durability::Fsync => Durability::Fsync,
+            warden_config::Durability::Batch => Durability::Batch,
+        },
+        segment_bytes: config.audit.segment_bytes,
+    }) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            problems.push(format!("audit log ({}): {e}", config.audit.dir.display()));
+            None
+        }
+    };
+    let metrics = match Metrics::new() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            problems.push(format!("metrics: {e}"));
+            None
+        }
+    };
+    let (Some(auth), Some(store), Some(audit), Some(metrics), true) =
+        (auth, store, audit, metrics, problems.is_empty())
+    else {
+        return Err(StartupError(problems));
+    };
+    let kill = Arc::new(KillSwitch::default());
+    kill.refresh(store.as_ref())
+        .map_err(|e| StartupError(vec![format!("kill switch: {e}")]))?;
+    let indexer = Indexer::start(store.clone()).map_err(|e| StartupError(vec![format!("indexer: {e}")]))?;
+    let front = FrontDoor {
+        auth,
+        kill: kill.clone(),
+        limits: RateLimits::new(config.ratelimit.clone()),
+        store: store.clone(),
+    };
+    let app = App {
+        config: Arc::new(config),
+        front,
+        audit,
+        store,
+        kill,
+        metrics,
+        agents,
+        indexer,
+        ready: std::sync::atomic::AtomicBool::new(false),
+    };
+    app.update_kill_metrics();
+    Ok(Arc::new(app))
+}
+
+impl App {
+    pub(crate) fn update_kill_metrics(&self) {
+        let snap = self.kill.load();
+        for e in &snap.entries {
+            self.metrics
+                .killswitch
+                .with_label_values(&[&e.scope.to_string()])
+                .set(i64::from(e.enabled));
+        }
+    }
+
+    /// Writes kill-switch flips that other processes made to the audit log.
+    pub(crate) async fn audit_pending_flips(&self) {
+        let store = self.store.clone();
+        let pending = match tokio::task::spawn_blocking(move || store.unaudited_flips()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read pending kill-switch flips");
+                return;
+            }
+            Err(_) => return,
+        };
+        let mut done = Vec::new();
+        for (id, flip) in pending {
+            let record = serde_json::json!({
+                "scope": flip.scope.to_string(), "enabled": flip.enabled,
+                "reason": flip.reason, "actor": flip.actor, "flippedAt": flip.at,
+            });
+            match self.audit.append("killswitch.flip", flip.at.clone(), record).await {
+                Ok(Ok(_)) => done.push(id),
+                _ => {
+                    tracing::error!("audit append failed for a kill-switch flip; will retry");
+                    break;
+                }
+            }
+        }
+        if !done.is_empty() {
+            let store = self.store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.mark_audited(&done)).await;
+        }
+    }
+}
+
+/// Background tasks: the kill-switch poller (and auditor of flips made elsewhere) and the
+/// JWKS refresher.
+pub(crate) fn spawn_background(app: Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let poll_app = app.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(POLL_INTERVAL_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let a = poll_app.clone();
+            let changed = tokio::task::spawn_blocking(move || a.kill.refresh(a.store.as_ref())).await;
+            match changed {
+                Ok(Ok(true)) => {
+                    poll_app.update_kill_metrics();
+                    poll_app.audit_pending_flips().await;
+                }
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "kill-switch refresh failed"),
+                Err(_) => {}
+            }
+            poll_app.ready.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }));
+    let urls: Vec<String> = app.front.auth.jwt.jwks_urls().to_vec();
+    if !urls.is_empty() {
+        let jwks_app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default();
+            let every = Duration::from_secs(jwks_app.config.auth.jwks_refresh_secs);
+            loop {
+                for url in &urls {
+                    let fetched = async {
+                        let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
+                        if !resp.status().is_success() {
+                            return Err(format!("status {}", resp.status()));
+                        }
+                        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+                        if body.len() > 1 << 20 {
+                            return Err("JWKS document larger than 1 MiB".into());
+                        }
+                        jwks_app.front.auth.jwt.install_jwks(url, &body)
+                    }
+                    .await;
+                    match fetched {
+                        Ok(n) => tracing::info!(url = %url, keys = n, "JWKS refreshed"),
+                        Err(e) => tracing::warn!(url = %url, error = %e, "JWKS refresh failed; keeping previous keys"),
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        }));
+    }
+    tasks
+}

@@ -1,0 +1,471 @@
+//! Data-plane routes: health, readiness, metrics, and the invoke route behind the front door.
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::frontdoor::{token_window, Refusal};
+use crate::indexer::IndexEvent;
+use crate::ratelimit::LimitKind;
+use crate::{now_rfc3339, now_secs};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http::{header, HeaderMap, Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use warden_agent::{AgentError, Invocation, ScreenSource};
+use warden_auth::SigV4Request;
+use warden_core::{AgentId, Decision, Principal, Reason, SessionId, Verdict, VerdictMode};
+use warden_store::VerdictRow;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/agents/{agent_id}/sessions/{session_id}/invoke", post(invoke))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.ready.load(std::sync::atomic::Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+pub(crate) fn request_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+async fn fallback(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route for `{} {}`", req.method(), req.uri().path()))
+        .with_request_id(&request_id())
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("`{}` is not allowed on `{}`", req.method(), req.uri().path()),
+    )
+    .with_request_id(&request_id())
+}
+
+/// The InvokeAgent-like request body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InvokeBody {
+    input_text: Option<String>,
+    #[serde(default)]
+    session_state: SessionState,
+    #[serde(default)]
+    enable_trace: bool,
+    #[serde(default)]
+    end_session: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SessionState {
+    #[serde(default)]
+    session_attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    prompt_session_attributes: BTreeMap<String, String>,
+}
+
+/// Session attributes that name a tenant; the front door overwrites them with the
+/// authenticated tenant.
+const TENANT_ATTRIBUTES: &[&str] = &["tenantId", "tenant_id", "tenant"];
+
+/// What is audited about one data-plane decision.
+struct Decided<'a> {
+    request_id: &'a str,
+    route: &'static str,
+    principal: Option<&'a Principal>,
+    agent: &'a str,
+    session: &'a str,
+    status: StatusCode,
+    outcome: &'a str,
+    extra: Value,
+}
+
+impl App {
+    /// Appends the decision to the audit log and waits for its group commit. A failed append
+    /// fails the request.
+    async fn audit_decision(&self, d: Decided<'_>) -> Result<(), ApiError> {
+        let (tenant, subject, method) = match d.principal {
+            Some(p) => (
+                p.tenant.as_str().to_string(),
+                p.subject.clone(),
+                match &p.method {
+                    warden_core::AuthMethod::Jwt { alg, .. } => format!("jwt:{alg}"),
+                    warden_core::AuthMethod::SigV4 { .. } => "sigv4".to_string(),
+                },
+            ),
+            None => (String::new(), String::new(), String::new()),
+        };
+        let record = json!({
+            "requestId": d.request_id, "route": d.route, "tenant": tenant, "subject": subject,
+            "auth": method, "agent": d.agent, "session": d.session,
+            "status": d.status.as_u16(), "outcome": d.outcome, "detail": d.extra,
+        });
+        match self.audit.append("frontdoor.decision", now_rfc3339(), record).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ApiError::internal(format!("audit append failed: {e}"))),
+            Err(_) => Err(ApiError::internal("audit writer stopped")),
+        }
+    }
+
+    fn count(&self, route: &str, tenant: &str, outcome: &str, started: Instant) {
+        self.metrics.requests.with_label_values(&[route, tenant, outcome]).inc();
+        self.metrics
+            .latency
+            .with_label_values(&[route])
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+fn refusal_error(app: &App, refusal: &Refusal) -> ApiError {
+    match refusal {
+        Refusal::Auth(e) => {
+            app.metrics.auth_failures.with_label_values(&[e.code()]).inc();
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+                .with_header(header::WWW_AUTHENTICATE, e.www_authenticate())
+        }
+        Refusal::Killed(engaged, _) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "kill_switch",
+            format!(
+                "kill switch engaged for scope `{}`: {}",
+                engaged.scope, engaged.reason
+            ),
+        ),
+        Refusal::Limited(l, _) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "tenant {} rate limit exceeded; retry after {} s",
+                l.kind.as_str(),
+                l.retry_after_secs
+            ),
+        )
+        .with_header(header::RETRY_AFTER, l.retry_after_secs.to_string()),
+    }
+}
+
+fn content_type_is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let mime = v.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("application/json")
+        })
+        .unwrap_or(false)
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+}
+
+/// `POST /v1/agents/{agentId}/sessions/{sessionId}/invoke`.
+async fn invoke(
+    State(app): State<Arc<App>>,
+    Path((agent_raw, session_raw)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let request_id = request_id();
+    let (parts, body) = req.into_parts();
+    let mut principal: Option<Principal> = None;
+    let result = invoke_inner(&app, &request_id, &agent_raw, &session_raw, parts, body, &mut principal).await;
+    let tenant = principal.as_ref().map(|p| p.tenant.as_str()).unwrap_or("");
+    match result {
+        Ok((body, outcome)) => {
+            app.count("invoke", tenant, outcome, started);
+            let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
+            if let Ok(v) = request_id.parse() {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            resp
+        }
+        Err((err, outcome)) => {
+            let err = err.with_request_id(&request_id);
+            let audited = app
+                .audit_decision(Decided {
+                    request_id: &request_id,
+                    route: "invoke",
+                    principal: principal.as_ref(),
+                    agent: &agent_raw.chars().take(128).collect::<String>(),
+                    session: &session_raw.chars().take(128).collect::<String>(),
+                    status: err.status,
+                    outcome: err.code,
+                    extra: json!({"message": err.message}),
+                })
+                .await;
+            app.count("invoke", tenant, outcome.unwrap_or(err.code), started);
+            match audited {
+                Ok(()) => err.into_response(),
+                Err(e) => e.with_request_id(&request_id).into_response(),
+            }
+        }
+    }
+}
+
+type Failure = (ApiError, Option<&'static str>);
+
+async fn invoke_inner(
+    app: &Arc<App>,
+    request_id: &str,
+    agent_raw: &str,
+    session_raw: &str,
+    parts: http::request::Parts,
+    body: Body,
+    principal_out: &mut Option<Principal>,
+) -> Result<(Value, &'static str), Failure> {
+    let limits = &app.config.limits;
+    if parts.method != Method::POST {
+        return Err((ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST"), None));
+    }
+    if !content_type_is_json(&parts.headers) {
+        return Err((
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as `Content-Type: application/json`",
+            ),
+            None,
+        ));
+    }
+    let bytes = read_body(body, &parts.headers, limits.max_body_bytes).await.map_err(|e| (e, None))?;
+    let agent_id = AgentId::new(agent_raw).ok();
+    let now = now_secs();
+    let sig = SigV4Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &bytes,
+        now,
+    };
+    let decision = app.front.decide(&sig, agent_id.as_ref());
+    let principal = match decision {
+        Ok(p) => p,
+        Err(refusal) => {
+            *principal_out = refusal.principal().cloned();
+            if let Refusal::Limited(l, p) = &refusal {
+                app.metrics
+                    .ratelimit_refusals
+                    .with_label_values(&[p.tenant.as_str(), l.kind.as_str()])
+                    .inc();
+            }
+            let outcome = match &refusal {
+                Refusal::Auth(_) => "unauthorized",
+                Refusal::Killed(..) => "kill_switch",
+                Refusal::Limited(l, _) if l.kind == LimitKind::Tokens => "rate_limited_tokens",
+                Refusal::Limited(..) => "rate_limited",
+            };
+            return Err((refusal_error(app, &refusal), Some(outcome)));
+        }
+    };
+    *principal_out = Some(principal.clone());
+    let Some(agent_id) = agent_id else {
+        return Err((ApiError::not_found(format!("no agent `{}`", truncate(agent_raw))), None));
+    };
+    let Some(agent) = app.agents.get(&agent_id) else {
+        return Err((ApiError::not_found(format!("no agent `{agent_id}`")), None));
+    };
+    let session_id = SessionId::new(session_raw)
+        .map_err(|e| (ApiError::bad_request(format!("invalid sessionId: {e}")), None))?;
+    let body: InvokeBody = serde_json::from_slice(&bytes)
+        .map_err(|e| (ApiError::bad_request(format!("invalid JSON body: {e}")), None))?;
+    if body.end_session {
+        return Err((
+            ApiError::bad_request("`endSession` is not supported by this build: sessions keep no memory yet"),
+            None,
+        ));
+    }
+    let input = body.input_text.unwrap_or_default();
+    if input.trim().is_empty() {
+        return Err((ApiError::bad_request("`inputText` is required and must not be empty"), None));
+    }
+    let chars = input.chars().count();
+    if chars > limits.max_input_chars {
+        return Err((
+            ApiError::bad_request(format!(
+                "`inputText` has {chars} characters; the limit is {}",
+                limits.max_input_chars
+            )),
+            None,
+        ));
+    }
+
+    // The trusted tenant replaces any tenant the client put into the session attributes.
+    let mut reasons = Vec::new();
+    let mut session_attributes = body.session_state.session_attributes;
+    for key in TENANT_ATTRIBUTES {
+        if let Some(v) = session_attributes.get(*key) {
+            if v != principal.tenant.as_str() {
+                reasons.push(Reason {
+                    rule: "frontdoor.tenant-attribute-overridden".into(),
+                    message: format!(
+                        "session attribute `{key}` named another tenant; it was replaced by the authenticated tenant `{}`",
+                        principal.tenant
+                    ),
+                    evidence: vec![format!("sessionAttributes.{key}")],
+                });
+            }
+        }
+    }
+    session_attributes.insert("tenantId".into(), principal.tenant.to_string());
+
+    let started_at = now_rfc3339();
+    let invocation = Invocation {
+        agent: &agent.config,
+        tenant: &principal.tenant,
+        session_id: session_id.as_str(),
+        input_text: &input,
+        session_attributes,
+        prompt_session_attributes: body.session_state.prompt_session_attributes,
+        started_at: &started_at,
+    };
+    let timeout = Duration::from_millis(limits.request_timeout_ms);
+    let run = tokio::time::timeout(timeout, invocation.run(agent.provider.as_ref(), None, None)).await;
+    let outcome = match run {
+        Err(_) => {
+            return Err((
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("the agent did not finish within {} ms", limits.request_timeout_ms)),
+                None,
+            ))
+        }
+        Ok(Err((e, _trace))) => {
+            let err = match &e {
+                AgentError::ToolsUnavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "tools_unavailable", e.to_string()),
+                AgentError::Tool(_) => ApiError::new(StatusCode::FAILED_DEPENDENCY, "tool_failed", e.to_string()),
+                AgentError::Model(_) | AgentError::UnknownTool(_) | AgentError::MaxSteps(_) => {
+                    ApiError::new(StatusCode::BAD_GATEWAY, "agent_failed", e.to_string())
+                }
+            };
+            return Err((err, None));
+        }
+        Ok(Ok(o)) => o,
+    };
+    let tokens = outcome.usage.total();
+    app.front.limits.charge_tokens(&principal.tenant, tokens);
+    app.metrics.model_tokens.with_label_values(&[principal.tenant.as_str()]).inc_by(tokens);
+    app.indexer.send(IndexEvent::Tokens {
+        tenant: principal.tenant.clone(),
+        window: token_window(now),
+        tokens,
+    });
+
+    let checks = vec!["frontdoor".to_string()];
+    if let Some((rules, stage)) = &outcome.blocked {
+        let stage = match stage {
+            ScreenSource::Input => "input",
+            ScreenSource::Output => "output",
+            ScreenSource::ToolOutput => "tool output",
+        };
+        reasons.push(Reason {
+            rule: rules.first().cloned().unwrap_or_else(|| "guard".into()),
+            message: format!("the guardrail blocked the {stage}"),
+            evidence: rules.clone(),
+        });
+    }
+    // SCREEN-CHECKS-HOOK
+    let decision = if outcome.blocked.is_some() {
+        Decision::Block
+    } else if !reasons.is_empty() {
+        Decision::Warn
+    } else {
+        Decision::Allow
+    };
+    let verdict = Verdict {
+        decision,
+        confidence: 1.0,
+        reasons,
+        mode: VerdictMode::Enforce,
+        checks,
+        tenant_id: principal.tenant.to_string(),
+        agent_id: agent_id.to_string(),
+        session_id: session_id.to_string(),
+        invocation_id: request_id.to_string(),
+        started_at,
+        decided_at: now_rfc3339(),
+    };
+    let rules: Vec<String> = verdict.reasons.iter().map(|r| r.rule.clone()).collect();
+    app.audit_decision(Decided {
+        request_id,
+        route: "invoke",
+        principal: Some(&principal),
+        agent: agent_id.as_str(),
+        session: session_id.as_str(),
+        status: StatusCode::OK,
+        outcome: decision.as_str(),
+        extra: json!({
+            "verdict": {"decision": decision.as_str(), "confidence": verdict.confidence, "rules": rules},
+            "usage": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
+            "toolCalls": outcome.tool_calls.len(),
+        }),
+    })
+    .await
+    .map_err(|e| (e, None))?;
+    app.metrics.verdicts.with_label_values(&[decision.as_str()]).inc();
+    app.indexer.send(IndexEvent::Verdict(VerdictRow {
+        invocation_id: request_id.to_string(),
+        tenant: verdict.tenant_id.clone(),
+        agent: verdict.agent_id.clone(),
+        session: verdict.session_id.clone(),
+        decision: decision.as_str().into(),
+        confidence: verdict.confidence,
+        rules,
+        reason: verdict.reasons.first().map(|r| r.message.clone()).unwrap_or_default(),
+        decided_at: verdict.decided_at.clone(),
+    }));
+    let mut response = json!({
+        "sessionId": session_id.as_str(),
+        "completion": outcome.completion,
+        "verdict": verdict,
+        "usage": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
+    });
+    if body.enable_trace {
+        response["trace"] = Value::Array(outcome.trace);
+    }
+    Ok((response, decision.as_str()))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
