@@ -65,7 +65,7 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport, BadRecord> {
             records: 0,
             anchored: false,
         };
-        verify_segment(path, &mut chain)?;
+        verify_segment(path, &mut chain, true)?;
         return Ok(VerifyReport {
             segments: 1,
             records: chain.records,
@@ -78,6 +78,10 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport, BadRecord> {
     if segments.is_empty() {
         return Err(whole(path, "no audit segments found".into()));
     }
+    // HEAD is read before the segments: a writer appending meanwhile only moves the
+    // segments ahead of it, never behind.
+    let head = path.join("HEAD");
+    let head_text = std::fs::read_to_string(&head).ok();
     let mut chain = Chain {
         seq: 0,
         prev: GENESIS.into(),
@@ -93,13 +97,13 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport, BadRecord> {
             ));
         }
         let file = path.join(segment_name(*n));
-        verify_segment(&file, &mut chain)?;
-        if i + 1 < segments.len() {
+        let last = i + 1 == segments.len();
+        verify_segment(&file, &mut chain, last)?;
+        if !last {
             check_digest(path, *n, &file, &chain)?;
         }
     }
-    let head = path.join("HEAD");
-    if let Ok(text) = std::fs::read_to_string(&head) {
+    if let Some(text) = head_text {
         let mut parts = text.split_whitespace();
         let (Some(seq), Some(hash)) = (parts.next().and_then(|s| s.parse::<u64>().ok()), parts.next())
         else {
@@ -149,15 +153,21 @@ fn check_digest(dir: &Path, n: u64, file: &Path, chain: &Chain) -> Result<(), Ba
     Ok(())
 }
 
-fn verify_segment(file: &Path, chain: &mut Chain) -> Result<(), BadRecord> {
+/// Checks one segment. In the newest segment (`tail`), a final line without its newline is a
+/// record still being written (or torn by a crash, which the writer cuts on restart) and is
+/// not judged; anywhere else it is damage.
+fn verify_segment(file: &Path, chain: &mut Chain, tail: bool) -> Result<(), BadRecord> {
     let f = std::fs::File::open(file).map_err(|e| BadRecord {
         file: file.to_path_buf(),
         line: 0,
         seq: None,
         reason: format!("cannot open: {e}"),
     })?;
-    let reader = BufReader::new(f);
-    for (i, line) in reader.split(b'\n').enumerate() {
+    let mut reader = BufReader::new(f);
+    let mut i = 0usize;
+    loop {
+        let mut line = Vec::new();
+        let n = reader.read_until(b'\n', &mut line);
         let lineno = i as u64 + 1;
         let bad = |seq: Option<u64>, reason: String| BadRecord {
             file: file.to_path_buf(),
@@ -165,7 +175,18 @@ fn verify_segment(file: &Path, chain: &mut Chain) -> Result<(), BadRecord> {
             seq,
             reason,
         };
-        let line = line.map_err(|e| bad(None, format!("read error: {e}")))?;
+        let n = n.map_err(|e| bad(None, format!("read error: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        i += 1;
+        if line.last() != Some(&b'\n') {
+            if tail {
+                break;
+            }
+            return Err(bad(None, "last record is cut off".into()));
+        }
+        line.pop();
         let text = std::str::from_utf8(&line).map_err(|_| bad(None, "not UTF-8".into()))?;
         let mut v: Value =
             serde_json::from_str(text).map_err(|e| bad(None, format!("not a JSON record: {e}")))?;
