@@ -61,6 +61,18 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Screen text with a configured guardrail; prints the ApplyGuardrail response JSON.
+    Guard {
+        #[arg(long)]
+        guardrail: String,
+        #[arg(long, value_enum, default_value = "input")]
+        source: ops::GuardSource,
+        /// The text to screen: a file, or `-` for standard input.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+        #[arg(long, default_value = "warden.toml")]
+        config: PathBuf,
+    },
     /// Config file tools.
     Config {
         #[command(subcommand)]
@@ -120,5 +132,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Killswitch { action, config } => ops::killswitch(&config, action),
         Command::Audit { action: AuditAction::Verify { path, config } } => ops::audit_verify(path, &config),
         Command::Config { action: ConfigAction::Check { config } } => ops::config_check(&config),
+        Command::Guard { guardrail, source, file, config } => ops::guard(&config, &guardrail, source, &file),
     }
 }

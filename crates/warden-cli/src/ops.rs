@@ -244,3 +244,44 @@ pub fn config_check(path: &Path) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum GuardSource {
+    Input,
+    Output,
+}
+
+/// `warden guard`: the ApplyGuardrail response for one text, exactly as the API returns it.
+pub fn guard(config: &Path, guardrail: &str, source: GuardSource, file: &Path) -> Result<ExitCode> {
+    use std::io::Read;
+    let config = load_config(config)?;
+    let g = config.guardrails.get(guardrail).ok_or_else(|| {
+        let known: Vec<&str> = config.guardrails.keys().map(String::as_str).collect();
+        anyhow!("no guardrail `{guardrail}`; configured: {}", known.join(", "))
+    })?;
+    let mut bytes = Vec::new();
+    if file == Path::new("-") {
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    }
+    let text = String::from_utf8(bytes).map_err(|e| anyhow!("input is not UTF-8: {e}"))?;
+    let request = warden_guard::bedrock::ApplyGuardrailRequest::from_json(
+        json!({
+            "source": match source { GuardSource::Input => "INPUT", GuardSource::Output => "OUTPUT" },
+            "content": [{"text": {"text": text}}],
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let started = std::time::Instant::now();
+    let scanned = warden_guard::bedrock::apply_guardrail(&g.compiled, &request, 0).map_err(|e| anyhow!("{e}"))?;
+    let mut value = serde_json::to_value(&scanned)?;
+    let elapsed = started.elapsed().as_millis() as u64;
+    if let Some(m) = value["assessments"][0].get_mut("invocationMetrics") {
+        m["guardrailProcessingLatency"] = json!(elapsed);
+    }
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(ExitCode::SUCCESS)
+}

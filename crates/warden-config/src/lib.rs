@@ -10,8 +10,6 @@ mod file;
 mod model;
 mod validate;
 
-// TEMPORARY until warden-guard exposes its spec.
-pub type GuardrailSpec = toml::Table;
 
 pub use model::*;
 pub use validate::{load, load_str, EnvSource, ProcessEnv};

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use warden_core::{AgentId, Sensitive, TenantId};
-use crate::GuardrailSpec;
+use std::sync::Arc;
+use warden_guard::{Guardrail, GuardrailSpec};
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub limits: LimitsConfig,
     pub ratelimit: RateLimitConfig,
-    pub guardrails: BTreeMap<String, GuardrailSpec>,
+    pub guardrails: BTreeMap<String, GuardrailConfig>,
     pub agents: BTreeMap<AgentId, AgentConfig>,
     pub tools: BTreeMap<String, ToolConfig>,
     pub secrets: SecretsConfig,
@@ -27,6 +28,13 @@ pub struct Config {
     pub judge: JudgeConfig,
     pub audit: AuditConfig,
     pub export: ExportConfig,
+}
+
+/// A guardrail: its file model and the compiled scanner (compiled once, at load).
+#[derive(Debug, Clone)]
+pub struct GuardrailConfig {
+    pub spec: GuardrailSpec,
+    pub compiled: Arc<Guardrail>,
 }
 
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@ use crate::frontdoor::FrontDoor;
 use crate::indexer::Indexer;
 use crate::killswitch::{KillSwitch, POLL_INTERVAL_MS};
 use crate::metrics::Metrics;
+use crate::screen::GuardScreen;
 use crate::ratelimit::RateLimits;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct App {
 pub struct Agent {
     pub config: AgentConfig,
     pub provider: Arc<dyn ModelProvider>,
+    /// The agent's guardrail; an agent configured with one is never run without it.
+    pub screen: Option<GuardScreen>,
 }
 
 /// Why the server could not start. Each line names the component and the reason.
@@ -75,6 +78,7 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                 Agent {
                     config: agent.clone(),
                     provider,
+                    screen: None,
                 },
             );
         }
@@ -112,6 +116,20 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
     else {
         return Err(StartupError(problems));
     };
+    for agent in agents.values_mut() {
+        if let Some(name) = &agent.config.guardrail {
+            let Some(g) = config.guardrails.get(name) else {
+                return Err(StartupError(vec![format!(
+                    "agents.{}.guardrail: guardrail `{name}` is not compiled",
+                    agent.config.id
+                )]));
+            };
+            agent.screen = Some(GuardScreen {
+                guardrail: g.compiled.clone(),
+                metrics: metrics.clone(),
+            });
+        }
+    }
     let kill = Arc::new(KillSwitch::default());
     kill.refresh(store.as_ref())
         .map_err(|e| StartupError(vec![format!("kill switch: {e}")]))?;

@@ -5,12 +5,14 @@
 mod admin;
 mod app;
 mod error;
+mod guardapi;
 pub mod frontdoor;
 mod indexer;
 pub mod killswitch;
 mod metrics;
 pub mod ratelimit;
 mod routes;
+pub mod screen;
 
 pub use app::{build, App, StartupError};
 pub use error::ApiError;

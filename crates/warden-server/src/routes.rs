@@ -28,6 +28,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/agents/{agent_id}/sessions/{session_id}/invoke", post(invoke))
+        .route("/guardrail/{id}/version/{version}/apply", post(crate::guardapi::apply_versioned))
+        .route("/v1/guardrails/{id}/apply", post(crate::guardapi::apply_latest))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -94,21 +96,21 @@ struct SessionState {
 const TENANT_ATTRIBUTES: &[&str] = &["tenantId", "tenant_id", "tenant"];
 
 /// What is audited about one data-plane decision.
-struct Decided<'a> {
-    request_id: &'a str,
-    route: &'static str,
-    principal: Option<&'a Principal>,
-    agent: &'a str,
-    session: &'a str,
-    status: StatusCode,
-    outcome: &'a str,
-    extra: Value,
+pub(crate) struct Decided<'a> {
+    pub request_id: &'a str,
+    pub route: &'static str,
+    pub principal: Option<&'a Principal>,
+    pub agent: &'a str,
+    pub session: &'a str,
+    pub status: StatusCode,
+    pub outcome: &'a str,
+    pub extra: Value,
 }
 
 impl App {
     /// Appends the decision to the audit log and waits for its group commit. A failed append
     /// fails the request.
-    async fn audit_decision(&self, d: Decided<'_>) -> Result<(), ApiError> {
+    pub(crate) async fn audit_decision(&self, d: Decided<'_>) -> Result<(), ApiError> {
         let (tenant, subject, method) = match d.principal {
             Some(p) => (
                 p.tenant.as_str().to_string(),
@@ -132,7 +134,7 @@ impl App {
         }
     }
 
-    fn count(&self, route: &str, tenant: &str, outcome: &str, started: Instant) {
+    pub(crate) fn count(&self, route: &str, tenant: &str, outcome: &str, started: Instant) {
         self.metrics.requests.with_label_values(&[route, tenant, outcome]).inc();
         self.metrics
             .latency
@@ -244,17 +246,17 @@ async fn invoke(
     }
 }
 
-type Failure = (ApiError, Option<&'static str>);
+pub(crate) type Failure = (ApiError, Option<&'static str>);
 
-async fn invoke_inner(
+/// The front door for any data-plane route: method, content type, bounded body, then
+/// authentication, kill switch and rate limit. Returns the principal and the body.
+pub(crate) async fn admit(
     app: &Arc<App>,
-    request_id: &str,
-    agent_raw: &str,
-    session_raw: &str,
-    parts: http::request::Parts,
+    parts: &http::request::Parts,
     body: Body,
+    agent: Option<&AgentId>,
     principal_out: &mut Option<Principal>,
-) -> Result<(Value, &'static str), Failure> {
+) -> Result<(Principal, Bytes), Failure> {
     let limits = &app.config.limits;
     if parts.method != Method::POST {
         return Err((ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST"), None));
@@ -270,19 +272,19 @@ async fn invoke_inner(
         ));
     }
     let bytes = read_body(body, &parts.headers, limits.max_body_bytes).await.map_err(|e| (e, None))?;
-    let agent_id = AgentId::new(agent_raw).ok();
-    let now = now_secs();
     let sig = SigV4Request {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
         body: &bytes,
-        now,
+        now: now_secs(),
     };
-    let decision = app.front.decide(&sig, agent_id.as_ref());
-    let principal = match decision {
-        Ok(p) => p,
+    match app.front.decide(&sig, agent) {
+        Ok(p) => {
+            *principal_out = Some(p.clone());
+            Ok((p, bytes))
+        }
         Err(refusal) => {
             *principal_out = refusal.principal().cloned();
             if let Refusal::Limited(l, p) = &refusal {
@@ -297,10 +299,24 @@ async fn invoke_inner(
                 Refusal::Limited(l, _) if l.kind == LimitKind::Tokens => "rate_limited_tokens",
                 Refusal::Limited(..) => "rate_limited",
             };
-            return Err((refusal_error(app, &refusal), Some(outcome)));
+            Err((refusal_error(app, &refusal), Some(outcome)))
         }
-    };
-    *principal_out = Some(principal.clone());
+    }
+}
+
+async fn invoke_inner(
+    app: &Arc<App>,
+    request_id: &str,
+    agent_raw: &str,
+    session_raw: &str,
+    parts: http::request::Parts,
+    body: Body,
+    principal_out: &mut Option<Principal>,
+) -> Result<(Value, &'static str), Failure> {
+    let limits = &app.config.limits;
+    let agent_id = AgentId::new(agent_raw).ok();
+    let now = now_secs();
+    let (principal, bytes) = admit(app, &parts, body, agent_id.as_ref(), principal_out).await?;
     let Some(agent_id) = agent_id else {
         return Err((ApiError::not_found(format!("no agent `{}`", truncate(agent_raw))), None));
     };
@@ -362,7 +378,8 @@ async fn invoke_inner(
         started_at: &started_at,
     };
     let timeout = Duration::from_millis(limits.request_timeout_ms);
-    let run = tokio::time::timeout(timeout, invocation.run(agent.provider.as_ref(), None, None)).await;
+    let screen = agent.screen.as_ref().map(|s| s as &dyn warden_agent::Screen);
+    let run = tokio::time::timeout(timeout, invocation.run(agent.provider.as_ref(), screen, None)).await;
     let outcome = match run {
         Err(_) => {
             return Err((
@@ -391,7 +408,7 @@ async fn invoke_inner(
         tokens,
     });
 
-    let checks = vec!["frontdoor".to_string()];
+    let mut checks = vec!["frontdoor".to_string()];
     if let Some((rules, stage)) = &outcome.blocked {
         let stage = match stage {
             ScreenSource::Input => "input",
@@ -404,10 +421,21 @@ async fn invoke_inner(
             evidence: rules.clone(),
         });
     }
-    // SCREEN-CHECKS-HOOK
+    if let Some(screen) = &agent.screen {
+        checks.push(format!("guard:{}", screen.guardrail.name()));
+    }
+    for rule in &outcome.fired {
+        if !reasons.iter().any(|r| &r.rule == rule) {
+            reasons.push(Reason {
+                rule: rule.clone(),
+                message: "the guardrail anonymized content".into(),
+                evidence: vec![],
+            });
+        }
+    }
     let decision = if outcome.blocked.is_some() {
         Decision::Block
-    } else if !reasons.is_empty() {
+    } else if reasons.iter().any(|r| !r.rule.starts_with("guard.")) {
         Decision::Warn
     } else {
         Decision::Allow

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use warden_core::{AgentId, Sensitive, TenantId};
-use crate::GuardrailSpec;
+use std::sync::Arc;
+use warden_guard::GuardrailSpec;
 
 /// Where `secret_env` / `token_env` values come from. Tests inject a map; the binary reads
 /// the process environment.
@@ -623,7 +624,7 @@ impl Cx<'_> {
         Some(RateLimitConfig { default, tenants })
     }
 
-    fn guardrails(&mut self, tables: Vec<(String, toml::Value)>) -> BTreeMap<String, GuardrailSpec> {
+    fn guardrails(&mut self, tables: Vec<(String, toml::Value)>) -> BTreeMap<String, GuardrailConfig> {
         let mut out = BTreeMap::new();
         for (name, value) in tables {
             let key = format!("guardrails.{name}");
@@ -634,8 +635,22 @@ impl Cx<'_> {
             let Some(spec) = self.de::<GuardrailSpec>(&key, value) else {
                 continue;
             };
-            // GUARD-COMPILE-HOOK
-            out.insert(name, spec);
+            match warden_guard::Guardrail::compile(&name, &spec) {
+                Ok(compiled) => {
+                    out.insert(
+                        name,
+                        GuardrailConfig {
+                            spec,
+                            compiled: Arc::new(compiled),
+                        },
+                    );
+                }
+                Err(e) => {
+                    for p in e.problems {
+                        self.err(join(&key, &p.path), p.message);
+                    }
+                }
+            }
         }
         out
     }
@@ -754,7 +769,7 @@ impl Cx<'_> {
     fn agents(
         &mut self,
         tables: Vec<(String, toml::Value)>,
-        guardrails: &BTreeMap<String, GuardrailSpec>,
+        guardrails: &BTreeMap<String, GuardrailConfig>,
         tools: &BTreeMap<String, ToolConfig>,
     ) -> BTreeMap<AgentId, AgentConfig> {
         let mut out = BTreeMap::new();
