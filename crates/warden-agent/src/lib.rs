@@ -7,10 +7,12 @@ mod runtime;
 mod scripted;
 mod trace;
 
-pub use provider::{ModelError, ModelProvider, ModelRequest, ModelTurn, ToolCall, TurnAction, Usage};
+pub use provider::{
+    ModelError, ModelProvider, ModelRequest, ModelTurn, ToolCall, TurnAction, Usage,
+};
 pub use runtime::{
-    AgentError, Invocation, InvocationOutcome, Screen, ScreenOutcome, ScreenSource, ToolError, ToolOutput,
-    ToolRunner,
+    AgentError, Invocation, InvocationOutcome, Screen, ScreenOutcome, ScreenSource, ToolError,
+    ToolOutput, ToolRunner,
 };
 pub use scripted::{ScriptError, ScriptedProvider};
 pub use trace::TraceBuilder;

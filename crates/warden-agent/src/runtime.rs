@@ -121,21 +121,35 @@ impl Invocation<'_> {
         let mut usage = Usage::default();
         let mut fired = Vec::new();
         let instructions = self.agent.instructions.as_str();
-        let blocked = |trace: TraceBuilder, out: ScreenOutcome, stage, usage, fired: Vec<String>, calls| InvocationOutcome {
-            completion: out.blocked_message,
-            blocked: Some((out.rules, stage)),
-            fired,
-            trace: trace.finish(),
-            usage,
-            tool_calls: calls,
-        };
+        let blocked =
+            |trace: TraceBuilder, out: ScreenOutcome, stage, usage, fired: Vec<String>, calls| {
+                InvocationOutcome {
+                    completion: out.blocked_message,
+                    blocked: Some((out.rules, stage)),
+                    fired,
+                    trace: trace.finish(),
+                    usage,
+                    tool_calls: calls,
+                }
+            };
 
         let mut input = self.input_text.to_string();
         if let Some(screen) = screen {
             let out = screen.screen(&input, ScreenSource::Input, instructions);
-            trace.guardrail("pre", out.blocked || !out.rules.is_empty(), out.assessments.clone());
+            trace.guardrail(
+                "pre",
+                out.blocked || !out.rules.is_empty(),
+                out.assessments.clone(),
+            );
             if out.blocked {
-                return Ok(blocked(trace, out, ScreenSource::Input, usage, fired, Vec::new()));
+                return Ok(blocked(
+                    trace,
+                    out,
+                    ScreenSource::Input,
+                    usage,
+                    fired,
+                    Vec::new(),
+                ));
             }
             fired.extend(out.rules.iter().cloned());
             input = out.text;
@@ -148,7 +162,10 @@ impl Invocation<'_> {
                 input_text: &input,
                 steps: &steps,
             };
-            trace.model_input(provider.model_name(), &prompt_text(&req, &self.prompt_session_attributes));
+            trace.model_input(
+                provider.model_name(),
+                &prompt_text(&req, &self.prompt_session_attributes),
+            );
             let turn = match provider.next_turn(&req).await {
                 Ok(t) => t,
                 Err(e) => {
@@ -167,15 +184,30 @@ impl Invocation<'_> {
                     let mut answer = answer;
                     if let Some(screen) = screen {
                         let out = screen.screen(&answer, ScreenSource::Output, instructions);
-                        trace.guardrail("post", out.blocked || !out.rules.is_empty(), out.assessments.clone());
+                        trace.guardrail(
+                            "post",
+                            out.blocked || !out.rules.is_empty(),
+                            out.assessments.clone(),
+                        );
                         if out.blocked {
                             let calls = steps.into_iter().map(|(c, _)| c).collect();
-                            return Ok(blocked(trace, out, ScreenSource::Output, usage, fired, calls));
+                            return Ok(blocked(
+                                trace,
+                                out,
+                                ScreenSource::Output,
+                                usage,
+                                fired,
+                                calls,
+                            ));
                         }
                         fired.extend(out.rules.iter().cloned());
                         answer = out.text;
                     }
-                    trace.final_response(&answer, self.started_at, clock.elapsed().as_millis() as u64);
+                    trace.final_response(
+                        &answer,
+                        self.started_at,
+                        clock.elapsed().as_millis() as u64,
+                    );
                     return Ok(InvocationOutcome {
                         completion: answer,
                         blocked: None,
@@ -197,7 +229,10 @@ impl Invocation<'_> {
                         trace.failure(503, &e.to_string());
                         return Err((e, trace.finish()));
                     };
-                    let output = match tools.run(self.tenant, &call, &self.session_attributes).await {
+                    let output = match tools
+                        .run(self.tenant, &call, &self.session_attributes)
+                        .await
+                    {
                         Ok(o) => o,
                         Err(e) => {
                             trace.failure(424, &e.to_string());
@@ -212,7 +247,14 @@ impl Invocation<'_> {
                             trace.guardrail("post", true, out.assessments.clone());
                             steps.push((call, String::new()));
                             let calls = steps.into_iter().map(|(c, _)| c).collect();
-                            return Ok(blocked(trace, out, ScreenSource::ToolOutput, usage, fired, calls));
+                            return Ok(blocked(
+                                trace,
+                                out,
+                                ScreenSource::ToolOutput,
+                                usage,
+                                fired,
+                                calls,
+                            ));
                         }
                         fired.extend(out.rules.iter().cloned());
                         text = out.text;

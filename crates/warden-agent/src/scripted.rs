@@ -103,7 +103,10 @@ impl ScriptedProvider {
         let script: ScriptFile = serde_path_to_error_lite(de)?;
         let _ = script.description;
         let mut problems = Vec::new();
-        let convert = |problems: &mut Vec<String>, at: String, turns: Vec<TurnFile>| -> Vec<ModelTurn> {
+        let convert = |problems: &mut Vec<String>,
+                       at: String,
+                       turns: Vec<TurnFile>|
+         -> Vec<ModelTurn> {
             if turns.is_empty() {
                 problems.push(format!("{at}: has no turns"));
             }
@@ -115,10 +118,14 @@ impl ScriptedProvider {
                     (Some(a), None) => TurnAction::Answer(a),
                     (None, Some(tool)) => {
                         if tool.api_path.is_some() != tool.http_method.is_some() {
-                            problems.push(format!("{here}.tool: `api_path` and `http_method` go together"));
+                            problems.push(format!(
+                                "{here}.tool: `api_path` and `http_method` go together"
+                            ));
                         }
                         if tool.api_path.is_some() == tool.function.is_some() {
-                            problems.push(format!("{here}.tool: exactly one of `api_path` or `function` is required"));
+                            problems.push(format!(
+                                "{here}.tool: exactly one of `api_path` or `function` is required"
+                            ));
                         }
                         TurnAction::Tool(ToolCall {
                             action_group: tool.action_group,
@@ -130,7 +137,9 @@ impl ScriptedProvider {
                         })
                     }
                     _ => {
-                        problems.push(format!("{here}: exactly one of `answer` or `tool` is required"));
+                        problems.push(format!(
+                            "{here}: exactly one of `answer` or `tool` is required"
+                        ));
                         continue;
                     }
                 };
@@ -232,24 +241,54 @@ mod tests {
     async fn picks_conversation_and_turn() {
         let p = ScriptedProvider::from_str(SCRIPT, "s.json").unwrap();
         assert_eq!(p.model_name(), "scripted:s.json");
-        let req = ModelRequest { instructions: "i", input_text: "where is a-1043?", steps: &[] };
+        let req = ModelRequest {
+            instructions: "i",
+            input_text: "where is a-1043?",
+            steps: &[],
+        };
         let t = p.next_turn(&req).await.unwrap();
-        let TurnAction::Tool(call) = &t.action else { panic!("expected tool") };
+        let TurnAction::Tool(call) = &t.action else {
+            panic!("expected tool")
+        };
         assert_eq!(call.http_method.as_deref(), Some("GET"));
         let steps = vec![(call.clone(), "{}".to_string())];
-        let req = ModelRequest { instructions: "i", input_text: "where is a-1043?", steps: &steps };
-        assert_eq!(p.next_turn(&req).await.unwrap().action, TurnAction::Answer("Order A-1043 has shipped.".into()));
-        let req = ModelRequest { instructions: "i", input_text: "hi", steps: &[] };
-        assert_eq!(p.next_turn(&req).await.unwrap().action, TurnAction::Answer("Hello".into()));
+        let req = ModelRequest {
+            instructions: "i",
+            input_text: "where is a-1043?",
+            steps: &steps,
+        };
+        assert_eq!(
+            p.next_turn(&req).await.unwrap().action,
+            TurnAction::Answer("Order A-1043 has shipped.".into())
+        );
+        let req = ModelRequest {
+            instructions: "i",
+            input_text: "hi",
+            steps: &[],
+        };
+        assert_eq!(
+            p.next_turn(&req).await.unwrap().action,
+            TurnAction::Answer("Hello".into())
+        );
     }
 
     #[test]
     fn bad_scripts_get_precise_errors() {
-        let err = ScriptedProvider::from_str(r#"{"default": [{"rationale": "x"}]}"#, "s").unwrap_err();
-        assert!(err.contains("default[0]: exactly one of `answer` or `tool`"), "{err}");
+        let err =
+            ScriptedProvider::from_str(r#"{"default": [{"rationale": "x"}]}"#, "s").unwrap_err();
+        assert!(
+            err.contains("default[0]: exactly one of `answer` or `tool`"),
+            "{err}"
+        );
         let err = ScriptedProvider::from_str(
-            r#"{"default": [{"tool": {"action_group": "a", "function": "f"}}]}"#, "s").unwrap_err();
-        assert!(err.contains("default[0]: the last turn must be an `answer`"), "{err}");
+            r#"{"default": [{"tool": {"action_group": "a", "function": "f"}}]}"#,
+            "s",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("default[0]: the last turn must be an `answer`"),
+            "{err}"
+        );
         let err = ScriptedProvider::from_str(r#"{"default": [], "extra": 1}"#, "s").unwrap_err();
         assert!(err.contains("unknown field `extra`"), "{err}");
         let err = ScriptedProvider::from_str("not json", "s").unwrap_err();

@@ -59,7 +59,11 @@ impl TraceBuilder {
     }
 
     pub fn guardrail(&mut self, stage: &str, intervened: bool, assessments: Value) {
-        let key = if stage == "pre" { "inputAssessments" } else { "outputAssessments" };
+        let key = if stage == "pre" {
+            "inputAssessments"
+        } else {
+            "outputAssessments"
+        };
         let id = format!("{}-guardrail-{stage}-{}", self.prefix, self.step);
         self.push(json!({"guardrailTrace": {
             "traceId": id,
@@ -134,7 +138,9 @@ impl TraceBuilder {
 
     pub fn failure(&mut self, code: u16, reason: &str) {
         let id = self.trace_id();
-        self.push(json!({"failureTrace": {"traceId": id, "failureCode": code, "failureReason": reason}}));
+        self.push(
+            json!({"failureTrace": {"traceId": id, "failureCode": code, "failureReason": reason}}),
+        );
     }
 
     pub fn finish(self) -> Vec<Value> {

@@ -105,8 +105,10 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport, BadRecord> {
     }
     if let Some(text) = head_text {
         let mut parts = text.split_whitespace();
-        let (Some(seq), Some(hash)) = (parts.next().and_then(|s| s.parse::<u64>().ok()), parts.next())
-        else {
+        let (Some(seq), Some(hash)) = (
+            parts.next().and_then(|s| s.parse::<u64>().ok()),
+            parts.next(),
+        ) else {
             return Err(whole(&head, "HEAD is not `SEQ HASH`".into()));
         };
         if chain.seq < seq {
@@ -121,7 +123,10 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport, BadRecord> {
             });
         }
         if chain.seq == seq && chain.prev != hash {
-            return Err(whole(&head, format!("HEAD hash does not match record {seq}")));
+            return Err(whole(
+                &head,
+                format!("HEAD hash does not match record {seq}"),
+            ));
         }
     }
     Ok(VerifyReport {
@@ -142,10 +147,14 @@ fn check_digest(dir: &Path, n: u64, file: &Path, chain: &Chain) -> Result<(), Ba
     };
     let text = std::fs::read_to_string(&digest_path)
         .map_err(|e| bad(format!("closed segment has no readable digest: {e}")))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| bad(format!("digest is not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("digest is not JSON: {e}")))?;
     let bytes = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
     if v["sha256"].as_str() != Some(&hex::encode(Sha256::digest(&bytes))) {
-        return Err(bad(format!("{} does not match its digest", segment_name(n))));
+        return Err(bad(format!(
+            "{} does not match its digest",
+            segment_name(n)
+        )));
     }
     if v["last_seq"].as_u64() != Some(chain.seq) || v["last_hash"].as_str() != Some(&chain.prev) {
         return Err(bad("digest names a different last record".into()));
@@ -191,14 +200,19 @@ fn verify_segment(file: &Path, chain: &mut Chain, tail: bool) -> Result<(), BadR
         let mut v: Value =
             serde_json::from_str(text).map_err(|e| bad(None, format!("not a JSON record: {e}")))?;
         let seq = v.get("seq").and_then(Value::as_u64);
-        let obj = v.as_object().ok_or_else(|| bad(seq, "record is not an object".into()))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad(seq, "record is not an object".into()))?;
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
         if keys != ["data", "hash", "kind", "prev", "seq", "ts"] {
             return Err(bad(seq, format!("unexpected fields {keys:?}")));
         }
         if canonical_json(&v) != text {
-            return Err(bad(seq, "record is not in canonical form: it was edited".into()));
+            return Err(bad(
+                seq,
+                "record is not in canonical form: it was edited".into(),
+            ));
         }
         let hash = obj
             .get("hash")
@@ -216,7 +230,10 @@ fn verify_segment(file: &Path, chain: &mut Chain, tail: bool) -> Result<(), BadR
         }
         let computed = hex::encode(Sha256::digest(canonical_json(&v).as_bytes()));
         if computed != hash {
-            return Err(bad(Some(seq), "hash mismatch: the record's content was changed".into()));
+            return Err(bad(
+                Some(seq),
+                "hash mismatch: the record's content was changed".into(),
+            ));
         }
         if chain.anchored || chain.records > 0 {
             let expected = chain.seq + 1;

@@ -231,8 +231,9 @@ fn recover(path: &Path) -> Result<(u64, String, u64), AppendError> {
     match last {
         None => Ok((0, GENESIS.to_string(), good_len)),
         Some(l) => {
-            let v: Value = serde_json::from_str(&l)
-                .map_err(|e| AppendError::Damaged(format!("last record of {}: {e}", path.display())))?;
+            let v: Value = serde_json::from_str(&l).map_err(|e| {
+                AppendError::Damaged(format!("last record of {}: {e}", path.display()))
+            })?;
             let seq = v["seq"].as_u64();
             let hash = v["hash"].as_str();
             match (seq, hash) {
@@ -254,12 +255,21 @@ fn read_digest_head(dir: &Path, segment: u64) -> Result<(u64, String), AppendErr
         .map_err(|e| AppendError::Damaged(format!("{}: {e}", path.display())))?;
     match (v["last_seq"].as_u64(), v["last_hash"].as_str()) {
         (Some(s), Some(h)) => Ok((s, h.to_string())),
-        _ => Err(AppendError::Damaged(format!("{} lacks last_seq/last_hash", path.display()))),
+        _ => Err(AppendError::Damaged(format!(
+            "{} lacks last_seq/last_hash",
+            path.display()
+        ))),
     }
 }
 
 /// Builds the canonical line (with its hash) for one record.
-pub(crate) fn encode_record(seq: u64, ts: &str, kind: &str, data: Value, prev: &str) -> (String, String) {
+pub(crate) fn encode_record(
+    seq: u64,
+    ts: &str,
+    kind: &str,
+    data: Value,
+    prev: &str,
+) -> (String, String) {
     let mut body = json!({"seq": seq, "ts": ts, "kind": kind, "data": data, "prev": prev});
     let hash = hex::encode(Sha256::digest(canonical_json(&body).as_bytes()));
     body["hash"] = Value::String(hash.clone());
@@ -270,14 +280,16 @@ impl State {
     fn run(&mut self, rx: mpsc::Receiver<Request>) {
         loop {
             let first = match self.opts.durability {
-                Durability::Batch if self.dirty => match rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok(r) => r,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        self.sync();
-                        continue;
+                Durability::Batch if self.dirty => {
+                    match rx.recv_timeout(Duration::from_millis(100)) {
+                        Ok(r) => r,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            self.sync();
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                },
+                }
                 _ => match rx.recv() {
                     Ok(r) => r,
                     Err(_) => break,

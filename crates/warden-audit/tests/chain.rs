@@ -17,14 +17,22 @@ fn write_n(dir: &Path, n: u64, segment_bytes: u64) {
     let log = open(dir, segment_bytes);
     for i in 0..n {
         let seq = log
-            .append_blocking("test.event", format!("2026-11-22T00:00:{:02}Z", i % 60), json!({"i": i, "tenant": "acme"}))
+            .append_blocking(
+                "test.event",
+                format!("2026-11-22T00:00:{:02}Z", i % 60),
+                json!({"i": i, "tenant": "acme"}),
+            )
             .unwrap();
         assert_eq!(seq, i + 1);
     }
 }
 
 fn lines(file: &Path) -> Vec<String> {
-    std::fs::read_to_string(file).unwrap().lines().map(str::to_string).collect()
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn rewrite(file: &Path, lines: &[String]) {
@@ -38,7 +46,10 @@ fn concurrent_appends_are_group_committed_in_order() {
     let pending: Vec<_> = (0..500)
         .map(|i| log.append("test.event", "2026-11-22T00:00:00Z".into(), json!({"i": i})))
         .collect();
-    let seqs: Vec<u64> = pending.into_iter().map(|p| p.recv().unwrap().unwrap()).collect();
+    let seqs: Vec<u64> = pending
+        .into_iter()
+        .map(|p| p.recv().unwrap().unwrap())
+        .collect();
     assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
     drop(log);
     assert_eq!(verify_path(dir.path()).unwrap().records, 500);
@@ -162,7 +173,10 @@ fn reordered_records_are_detected() {
     rewrite(&seg, &l);
     let bad = verify_path(dir.path()).unwrap_err();
     assert_eq!(bad.line, 6);
-    assert!(bad.reason.contains("dropped") || bad.reason.contains("order"), "{bad}");
+    assert!(
+        bad.reason.contains("dropped") || bad.reason.contains("order"),
+        "{bad}"
+    );
 }
 
 #[test]
@@ -192,7 +206,9 @@ fn recomputed_hash_still_breaks_the_chain() {
     v.as_object_mut().unwrap().remove("hash");
     let hash = {
         use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(warden_audit::canonical_json(&v).as_bytes()))
+        hex::encode(sha2::Sha256::digest(
+            warden_audit::canonical_json(&v).as_bytes(),
+        ))
     };
     v["hash"] = json!(hash);
     l[1] = warden_audit::canonical_json(&v);

@@ -46,30 +46,59 @@ fn bench(c: &mut Criterion) {
     let cases = [
         (
             "HS256",
-            KeySource::Hs256 { kid: None, secret: Sensitive::new(hs.clone()) },
+            KeySource::Hs256 {
+                kid: None,
+                secret: Sensitive::new(hs.clone()),
+            },
             token(Algorithm::HS256, &EncodingKey::from_secret(&hs)),
         ),
         (
             "RS256",
-            KeySource::PublicKey { kid: None, alg: PublicKeyAlg::Rs256, pem: read("rs256.pub"), origin: "rs256.pub".into() },
-            token(Algorithm::RS256, &EncodingKey::from_rsa_pem(&read("rs256.key")).unwrap()),
+            KeySource::PublicKey {
+                kid: None,
+                alg: PublicKeyAlg::Rs256,
+                pem: read("rs256.pub"),
+                origin: "rs256.pub".into(),
+            },
+            token(
+                Algorithm::RS256,
+                &EncodingKey::from_rsa_pem(&read("rs256.key")).unwrap(),
+            ),
         ),
         (
             "ES256",
-            KeySource::PublicKey { kid: None, alg: PublicKeyAlg::Es256, pem: read("es256.pub"), origin: "es256.pub".into() },
-            token(Algorithm::ES256, &EncodingKey::from_ec_pem(&read("es256.key")).unwrap()),
+            KeySource::PublicKey {
+                kid: None,
+                alg: PublicKeyAlg::Es256,
+                pem: read("es256.pub"),
+                origin: "es256.pub".into(),
+            },
+            token(
+                Algorithm::ES256,
+                &EncodingKey::from_ec_pem(&read("es256.key")).unwrap(),
+            ),
         ),
         (
             "EdDSA",
-            KeySource::PublicKey { kid: None, alg: PublicKeyAlg::EdDsa, pem: read("ed25519.pub"), origin: "ed25519.pub".into() },
-            token(Algorithm::EdDSA, &EncodingKey::from_ed_pem(&read("ed25519.key")).unwrap()),
+            KeySource::PublicKey {
+                kid: None,
+                alg: PublicKeyAlg::EdDsa,
+                pem: read("ed25519.pub"),
+                origin: "ed25519.pub".into(),
+            },
+            token(
+                Algorithm::EdDSA,
+                &EncodingKey::from_ed_pem(&read("ed25519.key")).unwrap(),
+            ),
         ),
     ];
     let mut group = c.benchmark_group("jwt_verify");
     for (name, key, token) in cases {
         let verifier = JwtVerifier::from_config(&config(vec![key])).unwrap();
         verifier.verify(&token).unwrap();
-        group.bench_function(name, |b| b.iter(|| verifier.verify(std::hint::black_box(&token)).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| verifier.verify(std::hint::black_box(&token)).unwrap())
+        });
     }
     group.finish();
 
@@ -82,9 +111,22 @@ fn bench(c: &mut Criterion) {
     let now = time::OffsetDateTime::now_utc();
     let amz = format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(), u8::from(now.month()), now.day(), now.hour(), now.minute(), now.second()
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
     );
-    warden_auth::sigv4_sign_for_tests("AKIAWARDENEXAMPLE01", "secret-key-for-bench", "POST", "/v1/agents/support/sessions/s1/invoke", &mut headers, body, &amz);
+    warden_auth::sigv4_sign_for_tests(
+        "AKIAWARDENEXAMPLE01",
+        "secret-key-for-bench",
+        "POST",
+        "/v1/agents/support/sessions/s1/invoke",
+        &mut headers,
+        body,
+        &amz,
+    );
     let req = SigV4Request {
         method: "POST",
         path: "/v1/agents/support/sessions/s1/invoke",
@@ -94,7 +136,9 @@ fn bench(c: &mut Criterion) {
         now: now.unix_timestamp() as u64,
     };
     verifier.verify(&req).unwrap();
-    c.bench_function("sigv4_verify", |b| b.iter(|| verifier.verify(std::hint::black_box(&req)).unwrap()));
+    c.bench_function("sigv4_verify", |b| {
+        b.iter(|| verifier.verify(std::hint::black_box(&req)).unwrap())
+    });
 }
 
 criterion_group!(benches, bench);

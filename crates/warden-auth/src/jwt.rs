@@ -23,6 +23,37 @@ struct Key {
     validation: Validation,
 }
 
+/// The claim checks every key applies: clock skew, issuer, audience, required `exp`.
+struct KeyRules {
+    leeway: u64,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl KeyRules {
+    fn key(&self, kid: Option<String>, alg: Algorithm, decoding: DecodingKey) -> Arc<Key> {
+        let mut validation = Validation::new(alg);
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp"]);
+        match &self.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &self.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        Arc::new(Key {
+            kid,
+            alg,
+            decoding,
+            validation,
+        })
+    }
+}
+
 #[derive(Default)]
 struct KeySet {
     by_kid: HashMap<String, Arc<Key>>,
@@ -37,9 +68,7 @@ pub struct JwtVerifier {
     keys: ArcSwap<KeySet>,
     tenant_claim: String,
     subject_claim: String,
-    issuer: Option<String>,
-    audience: Option<String>,
-    leeway: u64,
+    rules: KeyRules,
     max_token_bytes: usize,
     jwks_urls: Vec<String>,
 }
@@ -77,27 +106,12 @@ impl JwtVerifier {
         let mut errors = Vec::new();
         let mut static_keys = Vec::new();
         let mut jwks_urls = Vec::new();
-        let make = |kid: Option<String>, alg: Algorithm, decoding: DecodingKey| {
-            let mut validation = Validation::new(alg);
-            validation.leeway = cfg.leeway_secs;
-            validation.validate_nbf = true;
-            validation.validate_exp = true;
-            validation.set_required_spec_claims(&["exp"]);
-            match &cfg.issuer {
-                Some(iss) => validation.set_issuer(&[iss]),
-                None => validation.iss = None,
-            }
-            match &cfg.audience {
-                Some(aud) => validation.set_audience(&[aud]),
-                None => validation.validate_aud = false,
-            }
-            Arc::new(Key {
-                kid,
-                alg,
-                decoding,
-                validation,
-            })
+        let rules = KeyRules {
+            leeway: cfg.leeway_secs,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
         };
+        let make = |kid, alg, decoding| rules.key(kid, alg, decoding);
         for (i, source) in cfg.keys.iter().enumerate() {
             match source {
                 KeySource::Hs256 { kid, secret } => {
@@ -159,9 +173,7 @@ impl JwtVerifier {
             keys: ArcSwap::from_pointee(KeySet::default()),
             tenant_claim: cfg.tenant_claim.clone(),
             subject_claim: cfg.subject_claim.clone(),
-            issuer: cfg.issuer.clone(),
-            audience: cfg.audience.clone(),
-            leeway: cfg.leeway_secs,
+            rules,
             max_token_bytes: cfg.max_token_bytes,
             jwks_urls,
         };
@@ -179,29 +191,9 @@ impl JwtVerifier {
     pub fn install_jwks(&self, url: &str, document: &[u8]) -> Result<usize, String> {
         let keys = parse_jwks(document)?;
         let count = keys.len();
-        let mut validation_template = Validation::new(Algorithm::RS256);
-        validation_template.leeway = self.leeway;
         let built: Vec<Arc<Key>> = keys
             .into_iter()
-            .map(|(kid, alg, decoding)| {
-                let mut validation = Validation::new(alg);
-                validation.leeway = self.leeway;
-                validation.set_required_spec_claims(&["exp"]);
-                match &self.issuer {
-                    Some(iss) => validation.set_issuer(&[iss]),
-                    None => validation.iss = None,
-                }
-                match &self.audience {
-                    Some(aud) => validation.set_audience(&[aud]),
-                    None => validation.validate_aud = false,
-                }
-                Arc::new(Key {
-                    kid,
-                    alg,
-                    decoding,
-                    validation,
-                })
-            })
+            .map(|(kid, alg, decoding)| self.rules.key(kid, alg, decoding))
             .collect();
         let mut remote = HashMap::clone(&self.remote.load());
         remote.insert(url.to_string(), built);
@@ -272,10 +264,12 @@ impl JwtVerifier {
         alg: Algorithm,
     ) -> Result<Principal, AuthError> {
         let tenant = match claims.get(&self.tenant_claim) {
-            Some(Value::String(t)) => TenantId::new(t.as_str()).map_err(|e| AuthError::BadTenant {
-                claim: self.tenant_claim.clone(),
-                reason: e.to_string(),
-            })?,
+            Some(Value::String(t)) => {
+                TenantId::new(t.as_str()).map_err(|e| AuthError::BadTenant {
+                    claim: self.tenant_claim.clone(),
+                    reason: e.to_string(),
+                })?
+            }
             Some(_) => {
                 return Err(AuthError::BadTenant {
                     claim: self.tenant_claim.clone(),
@@ -308,9 +302,12 @@ fn truncate(s: &str) -> String {
 /// precise error.
 fn peek_header(token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
     let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(AuthError::Malformed("expected three dot-separated parts".into()));
+        return Err(AuthError::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
     };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header)
@@ -360,7 +357,8 @@ fn map_error(e: jsonwebtoken::errors::Error) -> AuthError {
 /// Parses a JWKS document into (kid, algorithm, key) triples. Keys whose algorithm cannot be
 /// determined or is not supported are skipped; a document with no usable key is an error.
 fn parse_jwks(bytes: &[u8]) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)>, String> {
-    let set: JwkSet = serde_json::from_slice(bytes).map_err(|e| format!("not a JWKS document: {e}"))?;
+    let set: JwkSet =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a JWKS document: {e}"))?;
     let mut out = Vec::new();
     for jwk in &set.keys {
         let alg = match (&jwk.common.key_algorithm, &jwk.algorithm) {
@@ -378,8 +376,10 @@ fn parse_jwks(bytes: &[u8]) -> Result<Vec<(Option<String>, Algorithm, DecodingKe
             _ => None,
         };
         // Symmetric keys are never accepted from a JWKS: a key set is public material.
-        let (Some(alg), false) = (alg, matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)))
-        else {
+        let (Some(alg), false) = (
+            alg,
+            matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)),
+        ) else {
             continue;
         };
         let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("bad key: {e}"))?;
@@ -399,5 +399,6 @@ pub fn issue_hs256(
 ) -> Result<String, String> {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = kid.map(str::to_string);
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).map_err(|e| e.to_string())
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret))
+        .map_err(|e| e.to_string())
 }

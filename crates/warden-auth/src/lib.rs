@@ -10,7 +10,9 @@ mod sigv4;
 
 pub use error::AuthError;
 pub use jwt::{issue_hs256, JwtVerifier};
-pub use sigv4::{sign_for_tests as sigv4_sign_for_tests, SigV4Request, SigV4Verifier, SIGV4_ALGORITHM};
+pub use sigv4::{
+    sign_for_tests as sigv4_sign_for_tests, SigV4Request, SigV4Verifier, SIGV4_ALGORITHM,
+};
 
 use warden_config::AuthConfig;
 use warden_core::Principal;
@@ -50,7 +52,9 @@ impl Authenticator {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes()) {
+    if s.len() >= prefix.len()
+        && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    {
         s.get(prefix.len()..)
     } else {
         None

@@ -96,14 +96,21 @@ fn parse_authorization(value: &str) -> Result<Parsed<'_>, AuthError> {
         scope.next(),
         scope.next(),
     ) else {
-        return Err(malformed("credential scope is not `KEY/DATE/REGION/SERVICE/aws4_request`"));
+        return Err(malformed(
+            "credential scope is not `KEY/DATE/REGION/SERVICE/aws4_request`",
+        ));
     };
     if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
         return Err(malformed("credential date is not YYYYMMDD"));
     }
     let signed_headers: Vec<&str> = signed.split(';').collect();
-    if signed_headers.iter().any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase())) {
-        return Err(malformed("signed header names must be lowercase and non-empty"));
+    if signed_headers
+        .iter()
+        .any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        return Err(malformed(
+            "signed header names must be lowercase and non-empty",
+        ));
     }
     if !signed_headers.windows(2).all(|w| w[0] < w[1]) {
         return Err(malformed("signed header names must be sorted and unique"));
@@ -144,7 +151,11 @@ fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| percent_decode_str(&s.replace('+', "%20")).decode_utf8_lossy().into_owned();
+            let dec = |s: &str| {
+                percent_decode_str(&s.replace('+', "%20"))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             (
                 utf8_percent_encode(&dec(k), STRICT).to_string(),
                 utf8_percent_encode(&dec(v), STRICT).to_string(),
@@ -187,7 +198,8 @@ impl SigV4Verifier {
             .get("x-amz-date")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| malformed("missing `X-Amz-Date` header"))?;
-        let at = parse_amz_date(amz_date).ok_or_else(|| malformed("`X-Amz-Date` is not YYYYMMDDTHHMMSSZ"))?;
+        let at = parse_amz_date(amz_date)
+            .ok_or_else(|| malformed("`X-Amz-Date` is not YYYYMMDDTHHMMSSZ"))?;
         if !amz_date.starts_with(parsed.date) {
             return Err(malformed("credential date does not match `X-Amz-Date`"));
         }
@@ -197,7 +209,9 @@ impl SigV4Verifier {
         let body_hash = hex::encode(Sha256::digest(req.body));
         let payload_hash = match req.headers.get("x-amz-content-sha256") {
             Some(v) => {
-                let v = v.to_str().map_err(|_| malformed("bad `X-Amz-Content-Sha256`"))?;
+                let v = v
+                    .to_str()
+                    .map_err(|_| malformed("bad `X-Amz-Content-Sha256`"))?;
                 if v != body_hash {
                     return Err(AuthError::SigV4Mismatch);
                 }
@@ -281,7 +295,12 @@ pub fn sign_for_tests(
     names.dedup();
     let canonical_headers: String = names
         .iter()
-        .map(|n| format!("{n}:{}\n", headers[n.as_str()].to_str().unwrap_or("").trim()))
+        .map(|n| {
+            format!(
+                "{n}:{}\n",
+                headers[n.as_str()].to_str().unwrap_or("").trim()
+            )
+        })
         .collect();
     let canonical_request = format!(
         "{method}\n{}\n\n{canonical_headers}\n{}\n{}",
@@ -304,5 +323,8 @@ pub fn sign_for_tests(
         "{SIGV4_ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={}, Signature={sig}",
         names.join(";")
     );
-    headers.insert(http::header::AUTHORIZATION, value.parse().expect("ascii header"));
+    headers.insert(
+        http::header::AUTHORIZATION,
+        value.parse().expect("ascii header"),
+    );
 }

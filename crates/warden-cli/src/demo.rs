@@ -54,14 +54,19 @@ async fn scenario(cfg_path: &std::path::Path) -> Result<ExitCode> {
     let audit_dir = config.audit.dir.clone();
     let admin_token = config.admin.token.expose().clone();
     let token = ops::make_token(&config, "acme", "demo-user", "10m")?;
-    println!("Warden demo: starter project at {}", config.base_dir.display());
+    println!(
+        "Warden demo: starter project at {}",
+        config.base_dir.display()
+    );
     let app = warden_server::build(config).map_err(|e| anyhow!("{e}"))?;
     let running = warden_server::start(app).await?;
     let base = format!("http://{}", running.bound.data);
     let admin = format!("http://{}", running.bound.admin);
     println!("  gateway: data plane {base}, admin {admin}");
     let http = reqwest::Client::new();
-    let mut check = Check { failures: Vec::new() };
+    let mut check = Check {
+        failures: Vec::new(),
+    };
     let invoke = |text: &str, auth: Option<&str>| {
         let mut req = http
             .post(format!("{base}/v1/agents/support/sessions/demo-1/invoke"))
@@ -89,9 +94,19 @@ async fn scenario(cfg_path: &std::path::Path) -> Result<ExitCode> {
     check.expect(
         "verdict allow, tenant from the token",
         body["verdict"]["decision"] == "allow" && body["verdict"]["tenantId"] == "acme",
-        format!("decision={} tenant={}", body["verdict"]["decision"], body["verdict"]["tenantId"]),
+        format!(
+            "decision={} tenant={}",
+            body["verdict"]["decision"], body["verdict"]["tenantId"]
+        ),
     );
-    check.expect("trace says it was scripted", scripted, format!("{} trace parts", body["trace"].as_array().map_or(0, Vec::len)));
+    check.expect(
+        "trace says it was scripted",
+        scripted,
+        format!(
+            "{} trace parts",
+            body["trace"].as_array().map_or(0, Vec::len)
+        ),
+    );
 
     println!("\n2. A request without credentials");
     let resp = invoke("Hello", None).await?;
@@ -111,13 +126,20 @@ async fn scenario(cfg_path: &std::path::Path) -> Result<ExitCode> {
         .json(&json!({"scope": "tenant:acme", "enabled": true, "reason": "demo: suspected abuse"}))
         .send()
         .await?;
-    check.expect("kill switch engaged", flip.status() == 200, flip.status().to_string());
+    check.expect(
+        "kill switch engaged",
+        flip.status() == 200,
+        flip.status().to_string(),
+    );
     let resp = invoke("Hello again", Some(&token)).await?;
     let status = resp.status();
     let body: Value = resp.json().await?;
     check.expect(
         "next request refused with 503 naming the scope",
-        status == 503 && body["error"]["message"].as_str().is_some_and(|m| m.contains("tenant:acme")),
+        status == 503
+            && body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("tenant:acme")),
         format!("{status} {}", body["error"]["message"]),
     );
     let release = http
@@ -126,9 +148,17 @@ async fn scenario(cfg_path: &std::path::Path) -> Result<ExitCode> {
         .json(&json!({"scope": "tenant:acme", "enabled": false, "reason": "demo over"}))
         .send()
         .await?;
-    check.expect("kill switch released", release.status() == 200, release.status().to_string());
+    check.expect(
+        "kill switch released",
+        release.status() == 200,
+        release.status().to_string(),
+    );
     let resp = invoke("Hello once more", Some(&token)).await?;
-    check.expect("served again", resp.status() == 200, resp.status().to_string());
+    check.expect(
+        "served again",
+        resp.status() == 200,
+        resp.status().to_string(),
+    );
 
     println!("\n4. The order lookup needs the tool sandbox");
     let resp = invoke("Where is my order A-1043?", Some(&token)).await?;
@@ -148,12 +178,22 @@ async fn scenario(cfg_path: &std::path::Path) -> Result<ExitCode> {
         .await?
         .json()
         .await?;
-    println!("\n5. Verdicts indexed: {}", verdicts["verdicts"].as_array().map_or(0, Vec::len));
-    running.shutdown().await.context("shutting the gateway down")?;
+    println!(
+        "\n5. Verdicts indexed: {}",
+        verdicts["verdicts"].as_array().map_or(0, Vec::len)
+    );
+    running
+        .shutdown()
+        .await
+        .context("shutting the gateway down")?;
 
     println!("\n6. The audit log");
     match warden_audit::verify_path(&audit_dir) {
-        Ok(r) => check.expect("hash chain verifies", true, format!("{} records, last hash {}", r.records, &r.last_hash[..16])),
+        Ok(r) => check.expect(
+            "hash chain verifies",
+            true,
+            format!("{} records, last hash {}", r.records, &r.last_hash[..16]),
+        ),
         Err(bad) => check.expect("hash chain verifies", false, bad.to_string()),
     }
 

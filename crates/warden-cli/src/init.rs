@@ -6,11 +6,26 @@ use std::path::Path;
 
 /// The starter project's files, embedded at build time.
 pub const FILES: &[(&str, &str)] = &[
-    ("warden.toml", include_str!("../templates/starter/warden.toml")),
-    ("agents/support.script.json", include_str!("../templates/starter/agents/support.script.json")),
-    ("tools/orders/openapi.json", include_str!("../templates/starter/tools/orders/openapi.json")),
-    ("tools/orders/app.py", include_str!("../templates/starter/tools/orders/app.py")),
-    ("policies/orders.cedar", include_str!("../templates/starter/policies/orders.cedar")),
+    (
+        "warden.toml",
+        include_str!("../templates/starter/warden.toml"),
+    ),
+    (
+        "agents/support.script.json",
+        include_str!("../templates/starter/agents/support.script.json"),
+    ),
+    (
+        "tools/orders/openapi.json",
+        include_str!("../templates/starter/tools/orders/openapi.json"),
+    ),
+    (
+        "tools/orders/app.py",
+        include_str!("../templates/starter/tools/orders/app.py"),
+    ),
+    (
+        "policies/orders.cedar",
+        include_str!("../templates/starter/policies/orders.cedar"),
+    ),
     (".gitignore", include_str!("../templates/starter/gitignore")),
 ];
 
@@ -22,10 +37,14 @@ fn random_b64(bytes: usize) -> Result<String> {
 
 fn write(path: &Path, contents: &str, force: bool, private: bool) -> Result<()> {
     if path.exists() && !force {
-        bail!("{} already exists (use --force to overwrite)", path.display());
+        bail!(
+            "{} already exists (use --force to overwrite)",
+            path.display()
+        );
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
@@ -42,15 +61,33 @@ fn write(path: &Path, contents: &str, force: bool, private: bool) -> Result<()> 
 pub fn write_starter(dir: &Path, force: bool) -> Result<()> {
     for (name, _) in FILES {
         if dir.join(name).exists() && !force {
-            bail!("{} already exists (use --force to overwrite)", dir.join(name).display());
+            bail!(
+                "{} already exists (use --force to overwrite)",
+                dir.join(name).display()
+            );
         }
     }
     for (name, contents) in FILES {
         write(&dir.join(name), contents, force, false)?;
     }
-    write(&dir.join("secrets/jwt-hs256.key"), &(random_b64(48)? + "\n"), force, true)?;
-    write(&dir.join("secrets/admin.token"), &(random_b64(32)? + "\n"), force, true)?;
-    write(&dir.join("secrets/aws-acme.secret"), &(random_b64(30)? + "\n"), force, true)?;
+    write(
+        &dir.join("secrets/jwt-hs256.key"),
+        &(random_b64(48)? + "\n"),
+        force,
+        true,
+    )?;
+    write(
+        &dir.join("secrets/admin.token"),
+        &(random_b64(32)? + "\n"),
+        force,
+        true,
+    )?;
+    write(
+        &dir.join("secrets/aws-acme.secret"),
+        &(random_b64(30)? + "\n"),
+        force,
+        true,
+    )?;
     let tenants = format!(
         "# Per-tenant secrets, injected only into the sandboxed tool's environment.\n\
          [acme]\nORDERS_API_KEY = \"{}\"\n\n[globex]\nORDERS_API_KEY = \"{}\"\n",

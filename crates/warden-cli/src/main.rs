@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "warden", version, about = "Security gateway and sandbox for LLM agents")]
+#[command(
+    name = "warden",
+    version,
+    about = "Security gateway and sandbox for LLM agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -128,10 +132,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { keep } => demo::run(keep),
-        Command::Token { tenant, sub, ttl, config } => ops::token(&config, &tenant, &sub, &ttl),
+        Command::Token {
+            tenant,
+            sub,
+            ttl,
+            config,
+        } => ops::token(&config, &tenant, &sub, &ttl),
         Command::Killswitch { action, config } => ops::killswitch(&config, action),
-        Command::Audit { action: AuditAction::Verify { path, config } } => ops::audit_verify(path, &config),
-        Command::Config { action: ConfigAction::Check { config } } => ops::config_check(&config),
-        Command::Guard { guardrail, source, file, config } => ops::guard(&config, &guardrail, source, &file),
+        Command::Audit {
+            action: AuditAction::Verify { path, config },
+        } => ops::audit_verify(path, &config),
+        Command::Config {
+            action: ConfigAction::Check { config },
+        } => ops::config_check(&config),
+        Command::Guard {
+            guardrail,
+            source,
+            file,
+            config,
+        } => ops::guard(&config, &guardrail, source, &file),
     }
 }

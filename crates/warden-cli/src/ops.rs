@@ -106,7 +106,9 @@ pub enum KillAction {
 
 fn scope(tenant: Option<String>, agent: Option<String>) -> Result<KillScope> {
     Ok(match (tenant, agent) {
-        (Some(t), None) => KillScope::Tenant(TenantId::new(t).map_err(|e| anyhow!("--tenant: {e}"))?),
+        (Some(t), None) => {
+            KillScope::Tenant(TenantId::new(t).map_err(|e| anyhow!("--tenant: {e}"))?)
+        }
         (None, Some(a)) => KillScope::Agent(AgentId::new(a).map_err(|e| anyhow!("--agent: {e}"))?),
         (None, None) => KillScope::Global,
         (Some(_), Some(_)) => bail!("give --tenant or --agent, not both"),
@@ -135,15 +137,26 @@ pub fn killswitch(config: &Path, action: KillAction) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        KillAction::On { tenant, agent, reason } => {
+        KillAction::On {
+            tenant,
+            agent,
+            reason,
+        } => {
             if reason.trim().is_empty() {
                 bail!("--reason must not be empty when engaging the kill switch");
             }
             (scope(tenant, agent)?, true, reason)
         }
-        KillAction::Off { tenant, agent, reason } => (scope(tenant, agent)?, false, reason),
+        KillAction::Off {
+            tenant,
+            agent,
+            reason,
+        } => (scope(tenant, agent)?, false, reason),
     };
-    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
     store
         .flip(&KillFlip {
             scope: scope.clone(),
@@ -187,10 +200,12 @@ pub fn killswitch(config: &Path, action: KillAction) -> Result<ExitCode> {
 pub fn audit_verify(path: Option<PathBuf>, config: &Path) -> Result<ExitCode> {
     let path = match path {
         Some(p) => p,
-        None => load_config(config)
-            .context("no PATH given and the config could not be loaded")?
-            .audit
-            .dir,
+        None => {
+            load_config(config)
+                .context("no PATH given and the config could not be loaded")?
+                .audit
+                .dir
+        }
     };
     match warden_audit::verify_path(&path) {
         Ok(r) => {
@@ -257,7 +272,10 @@ pub fn guard(config: &Path, guardrail: &str, source: GuardSource, file: &Path) -
     let config = load_config(config)?;
     let g = config.guardrails.get(guardrail).ok_or_else(|| {
         let known: Vec<&str> = config.guardrails.keys().map(String::as_str).collect();
-        anyhow!("no guardrail `{guardrail}`; configured: {}", known.join(", "))
+        anyhow!(
+            "no guardrail `{guardrail}`; configured: {}",
+            known.join(", ")
+        )
     })?;
     let mut bytes = Vec::new();
     if file == Path::new("-") {
@@ -276,7 +294,8 @@ pub fn guard(config: &Path, guardrail: &str, source: GuardSource, file: &Path) -
     )
     .map_err(|e| anyhow!("{e}"))?;
     let started = std::time::Instant::now();
-    let scanned = warden_guard::bedrock::apply_guardrail(&g.compiled, &request, 0).map_err(|e| anyhow!("{e}"))?;
+    let scanned = warden_guard::bedrock::apply_guardrail(&g.compiled, &request, 0)
+        .map_err(|e| anyhow!("{e}"))?;
     let mut value = serde_json::to_value(&scanned)?;
     let elapsed = started.elapsed().as_millis() as u64;
     if let Some(m) = value["assessments"][0].get_mut("invocationMetrics") {

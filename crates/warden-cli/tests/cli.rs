@@ -11,15 +11,34 @@ use std::process::Command;
 fn init_writes_a_project_that_checks_and_refuses_to_overwrite() {
     let project = Project::new(|t| t);
     let out = project.warden(&["config", "check"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 agent(s), 1 tool(s), 1 guardrail(s)"));
-    for file in ["agents/support.script.json", "tools/orders/openapi.json", "tools/orders/app.py", "policies/orders.cedar", "secrets/tenants.toml"] {
+    for file in [
+        "agents/support.script.json",
+        "tools/orders/openapi.json",
+        "tools/orders/app.py",
+        "policies/orders.cedar",
+        "secrets/tenants.toml",
+    ] {
         assert!(project.path().join(file).is_file(), "{file}");
     }
     let key = std::fs::read_to_string(project.path().join("secrets/jwt-hs256.key")).unwrap();
     assert!(key.trim().len() >= 60, "fresh HS256 key");
-    assert!(!std::fs::read_to_string(project.config()).unwrap().contains(key.trim()), "secret in config");
-    let again = Command::new(BIN).arg("init").arg(project.path()).output().unwrap();
+    assert!(
+        !std::fs::read_to_string(project.config())
+            .unwrap()
+            .contains(key.trim()),
+        "secret in config"
+    );
+    let again = Command::new(BIN)
+        .arg("init")
+        .arg(project.path())
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     // Two projects get different keys.
@@ -38,7 +57,12 @@ fn config_check_reports_every_problem_with_key_paths() {
     let out = project.warden(&["config", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["agents.support.flavour: unknown field", "server.listen: `localhost`", "admin.token_file: cannot read", "surprise: unknown key"] {
+    for needle in [
+        "agents.support.flavour: unknown field",
+        "server.listen: `localhost`",
+        "admin.token_file: cannot read",
+        "surprise: unknown key",
+    ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
     // serve refuses the same config with the same report.
@@ -51,12 +75,21 @@ fn config_check_reports_every_problem_with_key_paths() {
 fn token_issues_verifiable_dev_tokens() {
     let project = Project::new(|t| t);
     let out = project.warden(&["token", "--tenant", "acme", "--sub", "alice", "--ttl", "5m"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     v.set_audience(&["warden"]);
     v.set_issuer(&["https://auth.example.com/"]);
-    let data = jsonwebtoken::decode::<serde_json::Value>(&token, &jsonwebtoken::DecodingKey::from_secret(&project.hs256_secret()), &v).unwrap();
+    let data = jsonwebtoken::decode::<serde_json::Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(&project.hs256_secret()),
+        &v,
+    )
+    .unwrap();
     assert_eq!(data.claims["tenant_id"], "acme");
     assert_eq!(data.claims["sub"], "alice");
     let ttl = data.claims["exp"].as_u64().unwrap() - data.claims["iat"].as_u64().unwrap();
@@ -73,14 +106,26 @@ async fn sigterm_drains_and_audit_verify_names_a_tampered_record() {
     let server = Server::start(&project);
     let token = project.token("acme", |_| {});
     for _ in 0..5 {
-        assert_eq!(invoke(&server, Some(&token), json!({"inputText": "hi"})).await.0, 200);
+        assert_eq!(
+            invoke(&server, Some(&token), json!({"inputText": "hi"}))
+                .await
+                .0,
+            200
+        );
     }
-    assert_eq!(invoke(&server, None, json!({"inputText": "hi"})).await.0, 401);
+    assert_eq!(
+        invoke(&server, None, json!({"inputText": "hi"})).await.0,
+        401
+    );
     let status = server.stop();
     assert!(status.success(), "graceful shutdown exit status {status:?}");
 
     let out = project.warden(&["audit", "verify"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("6 records"));
 
     let seg = project.path().join("warden-data/audit/audit-000001.jsonl");
@@ -91,17 +136,28 @@ async fn sigterm_drains_and_audit_verify_names_a_tampered_record() {
     let mut changed = lines.clone();
     changed[2] = &tampered;
     std::fs::write(&seg, changed.join("\n") + "\n").unwrap();
-    let out = Command::new(BIN).args(["audit", "verify"]).arg(project.path().join("warden-data/audit")).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(project.path().join("warden-data/audit"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("audit-000001.jsonl:3 (seq 3)") && report.contains("hash mismatch"), "{report}");
+    assert!(
+        report.contains("audit-000001.jsonl:3 (seq 3)") && report.contains("hash mismatch"),
+        "{report}"
+    );
 }
 
 #[test]
 fn demo_runs_end_to_end() {
     let out = Command::new(BIN).arg("demo").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("demo passed"));
     assert!(!stdout.contains("[FAIL]"));
 }

@@ -40,20 +40,36 @@ async fn valid_tokens_are_served_and_tenant_comes_from_the_token() {
     assert_eq!(status, 200, "{body}");
     assert!(headers.contains_key("x-request-id"));
     assert_eq!(body["verdict"]["tenantId"], "acme");
-    assert_eq!(body["verdict"]["decision"], "warn", "tenant override must be reported: {body}");
-    assert_eq!(body["verdict"]["reasons"][0]["rule"], "frontdoor.tenant-attribute-overridden");
+    assert_eq!(
+        body["verdict"]["decision"], "warn",
+        "tenant override must be reported: {body}"
+    );
+    assert_eq!(
+        body["verdict"]["reasons"][0]["rule"],
+        "frontdoor.tenant-attribute-overridden"
+    );
     assert!(body["completion"].as_str().unwrap().contains("A-1043"));
     let trace = body["trace"].as_array().unwrap();
-    assert!(trace.iter().any(|p| p["trace"]["orchestrationTrace"]["modelInvocationInput"]["foundationModel"]
-        == "scripted:support.script.json"));
-    assert!(trace.iter().any(|p| p["trace"]["orchestrationTrace"]["observation"]["finalResponse"].is_object()));
+    assert!(trace
+        .iter()
+        .any(
+            |p| p["trace"]["orchestrationTrace"]["modelInvocationInput"]["foundationModel"]
+                == "scripted:support.script.json"
+        ));
+    assert!(trace
+        .iter()
+        .any(|p| p["trace"]["orchestrationTrace"]["observation"]["finalResponse"].is_object()));
 
     // RS256 with the configured kid works too; any tenant is served without registration.
     let rsa = std::fs::read(format!("{TEST_KEYS}/rs256.key")).unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some("rsa-1".into());
-    let rs_token = jsonwebtoken::encode(&header, &standard_claims("brand-new-tenant"),
-        &jsonwebtoken::EncodingKey::from_rsa_pem(&rsa).unwrap()).unwrap();
+    let rs_token = jsonwebtoken::encode(
+        &header,
+        &standard_claims("brand-new-tenant"),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&rsa).unwrap(),
+    )
+    .unwrap();
     let (status, _, body) = invoke(&server, Some(&rs_token), json!({"inputText": "hi"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["verdict"]["tenantId"], "brand-new-tenant");
@@ -68,50 +84,149 @@ async fn hostile_tokens_are_refused_with_401_and_www_authenticate() {
     let claims = standard_claims("acme");
     let rsa_pub = std::fs::read(format!("{TEST_KEYS}/rs256.pub")).unwrap();
     let hs = |header: Value, claims: &Value, key: &[u8]| {
-        let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let signing_input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
         use hmac_sha256::sign;
-        format!("{signing_input}.{}", b64(&sign(key, signing_input.as_bytes())))
+        format!(
+            "{signing_input}.{}",
+            b64(&sign(key, signing_input.as_bytes()))
+        )
     };
     let now = now();
     let cases: Vec<(&str, String, &str)> = vec![
-        ("alg none", format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims.to_string().as_bytes())), "alg_none"),
-        ("HS256 signed with the RSA public key, naming the RSA kid",
-            hs(json!({"alg": "HS256", "kid": "rsa-1"}), &claims, &rsa_pub), "alg_mismatch"),
-        ("HS256 signed with the RSA public key, no kid", hs(json!({"alg": "HS256"}), &claims, &rsa_pub), "bad_signature"),
-        ("expired", project.token("acme", |c| { c["exp"] = json!(now - 3600); }), "expired"),
-        ("not yet valid", project.token("acme", |c| { c["nbf"] = json!(now + 3600); }), "not_yet_valid"),
-        ("wrong issuer", project.token("acme", |c| { c["iss"] = json!("https://evil.example/"); }), "wrong_issuer"),
-        ("wrong audience", project.token("acme", |c| { c["aud"] = json!("someone-else"); }), "wrong_audience"),
-        ("no tenant claim", project.token("acme", |c| { c.as_object_mut().unwrap().remove("tenant_id"); }), "missing_claim"),
-        ("hostile tenant claim", project.token("acme", |c| { c["tenant_id"] = json!("../../etc"); }), "bad_tenant"),
-        ("unknown kid", hs(json!({"alg": "HS256", "kid": "nope"}), &claims, &secret), "unknown_kid"),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(br#"{"alg":"none","typ":"JWT"}"#),
+                b64(claims.to_string().as_bytes())
+            ),
+            "alg_none",
+        ),
+        (
+            "HS256 signed with the RSA public key, naming the RSA kid",
+            hs(json!({"alg": "HS256", "kid": "rsa-1"}), &claims, &rsa_pub),
+            "alg_mismatch",
+        ),
+        (
+            "HS256 signed with the RSA public key, no kid",
+            hs(json!({"alg": "HS256"}), &claims, &rsa_pub),
+            "bad_signature",
+        ),
+        (
+            "expired",
+            project.token("acme", |c| {
+                c["exp"] = json!(now - 3600);
+            }),
+            "expired",
+        ),
+        (
+            "not yet valid",
+            project.token("acme", |c| {
+                c["nbf"] = json!(now + 3600);
+            }),
+            "not_yet_valid",
+        ),
+        (
+            "wrong issuer",
+            project.token("acme", |c| {
+                c["iss"] = json!("https://evil.example/");
+            }),
+            "wrong_issuer",
+        ),
+        (
+            "wrong audience",
+            project.token("acme", |c| {
+                c["aud"] = json!("someone-else");
+            }),
+            "wrong_audience",
+        ),
+        (
+            "no tenant claim",
+            project.token("acme", |c| {
+                c.as_object_mut().unwrap().remove("tenant_id");
+            }),
+            "missing_claim",
+        ),
+        (
+            "hostile tenant claim",
+            project.token("acme", |c| {
+                c["tenant_id"] = json!("../../etc");
+            }),
+            "bad_tenant",
+        ),
+        (
+            "unknown kid",
+            hs(json!({"alg": "HS256", "kid": "nope"}), &claims, &secret),
+            "unknown_kid",
+        ),
         ("bad base64", "@@@.###.$$$".to_string(), "malformed"),
         ("two parts", "abc.def".to_string(), "malformed"),
-        ("giant claims", project.token("acme", |c| { c["pad"] = json!("x".repeat(20_000)); }), "too_large"),
-        ("HS512", hs(json!({"alg": "HS512"}), &claims, &secret), "unsupported_alg"),
-        ("tampered payload", {
-            let t = project.token("acme", |_| {});
-            let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
-            parts[1] = b64(standard_claims("globex").to_string().as_bytes());
-            parts.join(".")
-        }, "bad_signature"),
+        (
+            "giant claims",
+            project.token("acme", |c| {
+                c["pad"] = json!("x".repeat(20_000));
+            }),
+            "too_large",
+        ),
+        (
+            "HS512",
+            hs(json!({"alg": "HS512"}), &claims, &secret),
+            "unsupported_alg",
+        ),
+        (
+            "tampered payload",
+            {
+                let t = project.token("acme", |_| {});
+                let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
+                parts[1] = b64(standard_claims("globex").to_string().as_bytes());
+                parts.join(".")
+            },
+            "bad_signature",
+        ),
     ];
     for (name, token, code) in cases {
-        let (status, headers, body) = invoke(&server, Some(&token), json!({"inputText": "hi"})).await;
+        let (status, headers, body) =
+            invoke(&server, Some(&token), json!({"inputText": "hi"})).await;
         assert_eq!(status, 401, "{name}: {body}");
         assert_eq!(error_code(&body), "unauthorized", "{name}");
-        let www = headers.get("www-authenticate").unwrap_or_else(|| panic!("{name}: no WWW-Authenticate")).to_str().unwrap();
-        assert!(www.contains(&format!("error_description=\"{code}\"")), "{name}: {www}");
+        let www = headers
+            .get("www-authenticate")
+            .unwrap_or_else(|| panic!("{name}: no WWW-Authenticate"))
+            .to_str()
+            .unwrap();
+        assert!(
+            www.contains(&format!("error_description=\"{code}\"")),
+            "{name}: {www}"
+        );
     }
     let (status, headers, _) = invoke(&server, None, json!({"inputText": "hi"})).await;
     assert_eq!(status, 401);
     assert_eq!(headers["www-authenticate"], "Bearer realm=\"warden\"");
-    let resp = client().post(server.invoke_url("support", "s")).header("authorization", "Basic Zm9vOmJhcg==")
-        .json(&json!({"inputText": "hi"})).send().await.unwrap();
+    let resp = client()
+        .post(server.invoke_url("support", "s"))
+        .header("authorization", "Basic Zm9vOmJhcg==")
+        .json(&json!({"inputText": "hi"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     // The metrics count refusals by reason.
-    let metrics = client().get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("warden_auth_failures_total{reason=\"alg_none\"} 1"), "{metrics}");
+    let metrics = client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warden_auth_failures_total{reason=\"alg_none\"} 1"),
+        "{metrics}"
+    );
 }
 
 mod hmac_sha256 {
@@ -119,8 +234,15 @@ mod hmac_sha256 {
     pub fn sign(key: &[u8], data: &[u8]) -> Vec<u8> {
         let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         let _ = header;
-        let sig = jsonwebtoken::crypto::sign(data, &jsonwebtoken::EncodingKey::from_secret(key), jsonwebtoken::Algorithm::HS256).unwrap();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap()
+        let sig = jsonwebtoken::crypto::sign(
+            data,
+            &jsonwebtoken::EncodingKey::from_secret(key),
+            jsonwebtoken::Algorithm::HS256,
+        )
+        .unwrap();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap()
     }
     use base64::Engine;
 }
@@ -132,55 +254,126 @@ async fn limits_and_errors_have_precise_statuses_and_one_shape() {
     let token = project.token("acme", |_| {});
     let http = client();
     let post = |url: String, body: Vec<u8>, ct: &'static str| {
-        http.post(url).bearer_auth(&token).header("content-type", ct).body(body).send()
+        http.post(url)
+            .bearer_auth(&token)
+            .header("content-type", ct)
+            .body(body)
+            .send()
     };
     // 413: body over max_body_bytes (262144).
-    let resp = post(server.invoke_url("support", "s"), vec![b' '; 300_000], "application/json").await.unwrap();
+    let resp = post(
+        server.invoke_url("support", "s"),
+        vec![b' '; 300_000],
+        "application/json",
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 413);
     assert_eq!(error_code(&resp.json().await.unwrap()), "payload_too_large");
     // 415: not JSON.
-    let resp = post(server.invoke_url("support", "s"), b"inputText=hi".to_vec(), "application/x-www-form-urlencoded").await.unwrap();
+    let resp = post(
+        server.invoke_url("support", "s"),
+        b"inputText=hi".to_vec(),
+        "application/x-www-form-urlencoded",
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 415);
     // 400: malformed JSON, unknown field, missing input, too long input, bad session id.
     for (body, needle) in [
         (&b"{\"inputText\": "[..], "invalid JSON body"),
-        (&b"{\"inputText\": \"hi\", \"tenant\": \"globex\"}"[..], "unknown field `tenant`"),
+        (
+            &b"{\"inputText\": \"hi\", \"tenant\": \"globex\"}"[..],
+            "unknown field `tenant`",
+        ),
         (&b"{}"[..], "`inputText` is required"),
         (&b"[1,2]"[..], "invalid JSON body"),
     ] {
-        let resp = post(server.invoke_url("support", "s"), body.to_vec(), "application/json").await.unwrap();
+        let resp = post(
+            server.invoke_url("support", "s"),
+            body.to_vec(),
+            "application/json",
+        )
+        .await
+        .unwrap();
         assert_eq!(resp.status(), 400);
         let body: Value = resp.json().await.unwrap();
         assert_eq!(error_code(&body), "bad_request");
-        assert!(body["error"]["message"].as_str().unwrap().contains(needle), "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}"
+        );
     }
-    let long = json!({"inputText": "x".repeat(101)}).to_string().into_bytes();
-    let resp = post(server.invoke_url("support", "s"), long, "application/json").await.unwrap();
+    let long = json!({"inputText": "x".repeat(101)})
+        .to_string()
+        .into_bytes();
+    let resp = post(server.invoke_url("support", "s"), long, "application/json")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    assert!(resp.text().await.unwrap().contains("101 characters; the limit is 100"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("101 characters; the limit is 100"));
     let ok = json!({"inputText": "hi"}).to_string().into_bytes();
-    let resp = post(server.invoke_url("support", "bad%20session"), ok.clone(), "application/json").await.unwrap();
+    let resp = post(
+        server.invoke_url("support", "bad%20session"),
+        ok.clone(),
+        "application/json",
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 400);
     // 404: unknown agent (after authentication), unknown route.
-    let resp = post(server.invoke_url("nobody", "s"), ok.clone(), "application/json").await.unwrap();
+    let resp = post(
+        server.invoke_url("nobody", "s"),
+        ok.clone(),
+        "application/json",
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 404);
     assert_eq!(error_code(&resp.json().await.unwrap()), "not_found");
-    let resp = http.get(format!("{}/v2/whatever", server.base)).send().await.unwrap();
+    let resp = http
+        .get(format!("{}/v2/whatever", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     error_code(&resp.json().await.unwrap());
-    let resp = http.get(server.invoke_url("support", "s")).send().await.unwrap();
+    let resp = http
+        .get(server.invoke_url("support", "s"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 405);
     // 503 with a precise reason when the agent needs tools this build cannot run.
-    let tool = json!({"inputText": "where is A-1043?"}).to_string().into_bytes();
-    let resp = post(server.invoke_url("support", "s"), tool, "application/json").await.unwrap();
+    let tool = json!({"inputText": "where is A-1043?"})
+        .to_string()
+        .into_bytes();
+    let resp = post(server.invoke_url("support", "s"), tool, "application/json")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 503);
     assert_eq!(error_code(&resp.json().await.unwrap()), "tools_unavailable");
     // Oversized headers are refused by the HTTP layer.
-    let resp = http.post(server.invoke_url("support", "s")).bearer_auth(&token)
-        .header("x-junk", "y".repeat(1 << 20)).json(&json!({"inputText": "hi"})).send().await;
+    let resp = http
+        .post(server.invoke_url("support", "s"))
+        .bearer_auth(&token)
+        .header("x-junk", "y".repeat(1 << 20))
+        .json(&json!({"inputText": "hi"}))
+        .send()
+        .await;
     assert!(resp.map(|r| r.status().as_u16() >= 400).unwrap_or(true));
     // The server is still healthy after all of it.
-    let resp = http.post(server.invoke_url("support", "s")).bearer_auth(&token).json(&json!({"inputText": "hi"})).send().await.unwrap();
+    let resp = http
+        .post(server.invoke_url("support", "s"))
+        .bearer_auth(&token)
+        .json(&json!({"inputText": "hi"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
 }
 
@@ -189,10 +382,24 @@ async fn health_readiness_and_metrics() {
     let project = Project::new(|t| t);
     let server = Server::start(&project);
     let http = client();
-    assert_eq!(http.get(format!("{}/healthz", server.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let mut ready = false;
     for _ in 0..50 {
-        if http.get(format!("{}/readyz", server.base)).send().await.unwrap().status() == 200 {
+        if http
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
             ready = true;
             break;
         }
@@ -202,7 +409,14 @@ async fn health_readiness_and_metrics() {
     let token = project.token("acme", |_| {});
     let (status, _, _) = invoke(&server, Some(&token), json!({"inputText": "hi"})).await;
     assert_eq!(status, 200);
-    let metrics = http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for needle in [
         "warden_requests_total{outcome=\"allow\",route=\"invoke\",tenant=\"acme\"} 1",
         "warden_request_duration_seconds_bucket{route=\"invoke\"",
@@ -217,7 +431,12 @@ async fn health_readiness_and_metrics() {
 /// sends it to Warden: an AWS SDK client given Warden's endpoint authenticates.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigv4_from_botocore_authenticates_with_the_keys_tenant() {
-    if std::process::Command::new("python3").args(["-c", "import botocore"]).output().map(|o| !o.status.success()).unwrap_or(true) {
+    if std::process::Command::new("python3")
+        .args(["-c", "import botocore"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
         eprintln!("SKIPPED: python3 with botocore is not installed (CI installs boto3 from PyPI)");
         return;
     }
@@ -243,11 +462,22 @@ except urllib.error.HTTPError as e:
     let url = server.invoke_url("support", "boto-1");
     for (mode, expect) in [("good", 200), ("bad", 401)] {
         let out = std::process::Command::new("python3")
-            .args(["-c", script, &url, "AKIAWARDENSTARTER001", &project.aws_secret(), mode])
+            .args([
+                "-c",
+                script,
+                &url,
+                "AKIAWARDENSTARTER001",
+                &project.aws_secret(),
+                mode,
+            ])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let (status, body) = stdout.trim().split_once(' ').unwrap();
         assert_eq!(status.parse::<u16>().unwrap(), expect, "{mode}: {body}");
         if expect == 200 {

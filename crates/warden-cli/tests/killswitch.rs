@@ -15,7 +15,10 @@ async fn flip(server: &Server, token: &str, body: Value) -> (u16, Value) {
         .send()
         .await
         .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
 }
 
 /// Polls until the invoke status becomes `want`; returns how long it took.
@@ -26,7 +29,10 @@ async fn until_status(server: &Server, token: &str, want: u16) -> Duration {
         if status == want {
             return start.elapsed();
         }
-        assert!(start.elapsed() < Duration::from_secs(3), "status never became {want}");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "status never became {want}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -40,9 +46,18 @@ async fn admin_api_flips_every_scope_and_requires_the_admin_token() {
     let globex = project.token("globex", |_| {});
 
     // Without or with a wrong admin token: 401; the data-plane token is not an admin token.
-    let resp = client().get(format!("{}/admin/v1/killswitch", server.admin)).send().await.unwrap();
+    let resp = client()
+        .get(format!("{}/admin/v1/killswitch", server.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
-    let (status, _) = flip(&server, &acme, json!({"scope": "global", "enabled": true, "reason": "x"})).await;
+    let (status, _) = flip(
+        &server,
+        &acme,
+        json!({"scope": "global", "enabled": true, "reason": "x"}),
+    )
+    .await;
     assert_eq!(status, 401);
     // Bad requests change nothing.
     for bad in [
@@ -58,39 +73,89 @@ async fn admin_api_flips_every_scope_and_requires_the_admin_token() {
     assert_eq!(status, 200);
 
     // Tenant scope: acme is stopped, globex is not.
-    let (status, state) = flip(&server, &admin, json!({"scope": "tenant:acme", "enabled": true, "reason": "incident 7"})).await;
+    let (status, state) = flip(
+        &server,
+        &admin,
+        json!({"scope": "tenant:acme", "enabled": true, "reason": "incident 7"}),
+    )
+    .await;
     assert_eq!(status, 200, "{state}");
     assert_eq!(state["entries"][0]["scope"], "tenant:acme");
     let (status, _, body) = invoke(&server, Some(&acme), json!({"inputText": "hi"})).await;
     assert_eq!(status, 503);
     assert_eq!(error_code(&body), "kill_switch");
     let msg = body["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("tenant:acme") && msg.contains("incident 7"), "{msg}");
-    assert_eq!(invoke(&server, Some(&globex), json!({"inputText": "hi"})).await.0, 200);
+    assert!(
+        msg.contains("tenant:acme") && msg.contains("incident 7"),
+        "{msg}"
+    );
+    assert_eq!(
+        invoke(&server, Some(&globex), json!({"inputText": "hi"}))
+            .await
+            .0,
+        200
+    );
 
     // Agent scope stops every tenant for that agent.
-    flip(&server, &admin, json!({"scope": "agent:support", "enabled": true, "reason": "bad deploy"})).await;
+    flip(
+        &server,
+        &admin,
+        json!({"scope": "agent:support", "enabled": true, "reason": "bad deploy"}),
+    )
+    .await;
     let (status, _, body) = invoke(&server, Some(&globex), json!({"inputText": "hi"})).await;
     assert_eq!(status, 503);
-    assert!(body["error"]["message"].as_str().unwrap().contains("agent:support"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("agent:support"));
 
     // Global wins over everything, and releasing restores service.
-    flip(&server, &admin, json!({"scope": "global", "enabled": true, "reason": "3 AM"})).await;
+    flip(
+        &server,
+        &admin,
+        json!({"scope": "global", "enabled": true, "reason": "3 AM"}),
+    )
+    .await;
     let (_, _, body) = invoke(&server, Some(&globex), json!({"inputText": "hi"})).await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("`global`"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`global`"));
     for scope in ["global", "agent:support", "tenant:acme"] {
         let (status, _) = flip(&server, &admin, json!({"scope": scope, "enabled": false})).await;
         assert_eq!(status, 200);
     }
-    assert_eq!(invoke(&server, Some(&acme), json!({"inputText": "hi"})).await.0, 200);
-    let metrics = client().get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("warden_killswitch_engaged{scope=\"global\"} 0"), "{metrics}");
+    assert_eq!(
+        invoke(&server, Some(&acme), json!({"inputText": "hi"}))
+            .await
+            .0,
+        200
+    );
+    let metrics = client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warden_killswitch_engaged{scope=\"global\"} 0"),
+        "{metrics}"
+    );
 
     // Every flip is in the audit log, which verifies.
     assert!(server.stop().success());
     let out = project.warden(&["audit", "verify"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    let audit = std::fs::read_to_string(project.path().join("warden-data/audit/audit-000001.jsonl")).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let audit =
+        std::fs::read_to_string(project.path().join("warden-data/audit/audit-000001.jsonl"))
+            .unwrap();
     let flips: Vec<Value> = audit
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -106,18 +171,42 @@ async fn cli_flip_against_the_store_reaches_a_running_server_within_a_second() {
     let project = Project::new(|t| t);
     let server = Server::start(&project);
     let token = project.token("acme", |_| {});
-    assert_eq!(invoke(&server, Some(&token), json!({"inputText": "hi"})).await.0, 200);
+    assert_eq!(
+        invoke(&server, Some(&token), json!({"inputText": "hi"}))
+            .await
+            .0,
+        200
+    );
 
     let flipped_at = Instant::now();
-    let out = project.warden(&["killswitch", "on", "--tenant", "acme", "--reason", "cli drill"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = project.warden(&[
+        "killswitch",
+        "on",
+        "--tenant",
+        "acme",
+        "--reason",
+        "cli drill",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("the running server will audit it"));
     let took = until_status(&server, &token, 503).await;
-    assert!(flipped_at.elapsed() < Duration::from_secs(1) + Duration::from_millis(500), "took {took:?}");
+    assert!(
+        flipped_at.elapsed() < Duration::from_secs(1) + Duration::from_millis(500),
+        "took {took:?}"
+    );
     eprintln!("kill-switch propagation (CLI → first 503): {took:?}");
     let out = project.warden(&["killswitch", "status"]);
     let status = String::from_utf8_lossy(&out.stdout);
-    assert!(status.contains("tenant:acme") && status.contains("ENGAGED") && status.contains("cli drill"), "{status}");
+    assert!(
+        status.contains("tenant:acme")
+            && status.contains("ENGAGED")
+            && status.contains("cli drill"),
+        "{status}"
+    );
 
     project.warden(&["killswitch", "off", "--tenant", "acme"]);
     until_status(&server, &token, 200).await;
@@ -126,18 +215,32 @@ async fn cli_flip_against_the_store_reaches_a_running_server_within_a_second() {
     assert!(!out.status.success());
     let out = project.warden(&["killswitch", "on", "--reason", " "]);
     assert!(!out.status.success());
-    assert_eq!(invoke(&server, Some(&token), json!({"inputText": "hi"})).await.0, 200);
+    assert_eq!(
+        invoke(&server, Some(&token), json!({"inputText": "hi"}))
+            .await
+            .0,
+        200
+    );
 
     // The server audited both CLI flips (it holds the audit log while running).
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(server.stop().success());
-    let audit = std::fs::read_to_string(project.path().join("warden-data/audit/audit-000001.jsonl")).unwrap();
-    let flips: Vec<&str> = audit.lines().filter(|l| l.contains("\"kind\":\"killswitch.flip\"")).collect();
+    let audit =
+        std::fs::read_to_string(project.path().join("warden-data/audit/audit-000001.jsonl"))
+            .unwrap();
+    let flips: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"killswitch.flip\""))
+        .collect();
     assert_eq!(flips.len(), 2, "{audit}");
     assert!(flips[0].contains("cli drill"));
 
     // With no server running, the CLI audits the flip itself.
     let out = project.warden(&["killswitch", "on", "--reason", "offline"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("(audited)"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(audited)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(project.warden(&["audit", "verify"]).status.success());
 }

@@ -10,7 +10,6 @@ mod file;
 mod model;
 mod validate;
 
-
 pub use model::*;
 pub use validate::{load, load_str, EnvSource, ProcessEnv};
 

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use warden_core::{AgentId, Sensitive, TenantId};
 use std::sync::Arc;
+use warden_core::{AgentId, Sensitive, TenantId};
 use warden_guard::{Guardrail, GuardrailSpec};
 
 /// The whole validated configuration.

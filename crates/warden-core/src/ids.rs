@@ -115,10 +115,7 @@ mod tests {
         assert!(TenantId::new("acme").is_ok());
         assert!(SessionId::new("s-1.2:3_x").is_ok());
         assert_eq!(TenantId::new(""), Err(IdError::Empty { kind: "tenant id" }));
-        assert!(matches!(
-            TenantId::new("a/b"),
-            Err(IdError::BadChar { .. })
-        ));
+        assert!(matches!(TenantId::new("a/b"), Err(IdError::BadChar { .. })));
         assert!(matches!(
             TenantId::new("x".repeat(129)),
             Err(IdError::TooLong { .. })

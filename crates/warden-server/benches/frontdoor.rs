@@ -12,7 +12,7 @@ use warden_core::{AgentId, Sensitive};
 use warden_server::frontdoor::FrontDoor;
 use warden_server::killswitch::KillSwitch;
 use warden_server::ratelimit::RateLimits;
-use warden_store::{KillFlip, KillSwitchStore, SqliteStore, Store};
+use warden_store::{KillFlip, SqliteStore, Store};
 
 const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../warden-auth/tests/keys");
 
@@ -32,7 +32,13 @@ fn front(keys: Vec<KeySource>) -> FrontDoor {
     // A realistic snapshot: some other scopes engaged.
     for scope in ["tenant:other", "agent:legacy"] {
         store
-            .flip(&KillFlip { scope: scope.parse().unwrap(), enabled: true, reason: "bench".into(), actor: "bench".into(), at: "t".into() })
+            .flip(&KillFlip {
+                scope: scope.parse().unwrap(),
+                enabled: true,
+                reason: "bench".into(),
+                actor: "bench".into(),
+                at: "t".into(),
+            })
             .unwrap();
     }
     let kill = Arc::new(KillSwitch::default());
@@ -42,7 +48,11 @@ fn front(keys: Vec<KeySource>) -> FrontDoor {
         kill,
         // Limits high enough never to refuse inside the benchmark.
         limits: RateLimits::new(RateLimitConfig {
-            default: RateLimit { requests_per_minute: u32::MAX, burst: u32::MAX, tokens_per_minute: u64::MAX / 4 },
+            default: RateLimit {
+                requests_per_minute: u32::MAX,
+                burst: u32::MAX,
+                tokens_per_minute: u64::MAX / 4,
+            },
             tenants: BTreeMap::new(),
         }),
         store,
@@ -50,7 +60,10 @@ fn front(keys: Vec<KeySource>) -> FrontDoor {
 }
 
 fn token(alg: Algorithm, key: &EncodingKey) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let claims = json!({"sub": "user-1", "tenant_id": "acme", "iss": "https://auth.example.com/",
         "aud": "warden", "exp": now + 3600, "iat": now});
     jsonwebtoken::encode(&Header::new(alg), &claims, key).unwrap()
@@ -61,11 +74,26 @@ fn bench(c: &mut Criterion) {
     let rs_pub = std::fs::read(format!("{KEYS}/rs256.pub")).unwrap();
     let rs_key = std::fs::read(format!("{KEYS}/rs256.key")).unwrap();
     let cases = [
-        ("HS256", KeySource::Hs256 { kid: None, secret: Sensitive::new(hs.clone()) }, token(Algorithm::HS256, &EncodingKey::from_secret(&hs))),
+        (
+            "HS256",
+            KeySource::Hs256 {
+                kid: None,
+                secret: Sensitive::new(hs.clone()),
+            },
+            token(Algorithm::HS256, &EncodingKey::from_secret(&hs)),
+        ),
         (
             "RS256",
-            KeySource::PublicKey { kid: None, alg: PublicKeyAlg::Rs256, pem: rs_pub, origin: "rs256.pub".into() },
-            token(Algorithm::RS256, &EncodingKey::from_rsa_pem(&rs_key).unwrap()),
+            KeySource::PublicKey {
+                kid: None,
+                alg: PublicKeyAlg::Rs256,
+                pem: rs_pub,
+                origin: "rs256.pub".into(),
+            },
+            token(
+                Algorithm::RS256,
+                &EncodingKey::from_rsa_pem(&rs_key).unwrap(),
+            ),
         ),
     ];
     let agent = AgentId::new("support").unwrap();
@@ -73,12 +101,34 @@ fn bench(c: &mut Criterion) {
     for (name, key, token) in cases {
         let front = front(vec![key]);
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-        headers.insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let req = SigV4Request { method: "POST", path: "/v1/agents/support/sessions/s/invoke", query: "", headers: &headers, body: b"{}", now };
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let req = SigV4Request {
+            method: "POST",
+            path: "/v1/agents/support/sessions/s/invoke",
+            query: "",
+            headers: &headers,
+            body: b"{}",
+            now,
+        };
         front.decide(&req, Some(&agent)).unwrap();
-        group.bench_function(name, |b| b.iter(|| front.decide(std::hint::black_box(&req), Some(&agent)).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                front
+                    .decide(std::hint::black_box(&req), Some(&agent))
+                    .unwrap()
+            })
+        });
     }
     group.finish();
 }

@@ -20,12 +20,19 @@ use warden_store::{KillFlip, VerdictFilter};
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/admin/v1/killswitch", get(killswitch_get).put(killswitch_put))
+        .route(
+            "/admin/v1/killswitch",
+            get(killswitch_get).put(killswitch_put),
+        )
         .route("/admin/v1/verdicts", get(verdicts))
         .route("/admin/v1/audit/verify", get(audit_verify))
         .fallback(|req: Request| async move {
-            ApiError::not_found(format!("no admin route for `{} {}`", req.method(), req.uri().path()))
-                .with_request_id(&request_id())
+            ApiError::not_found(format!(
+                "no admin route for `{} {}`",
+                req.method(),
+                req.uri().path()
+            ))
+            .with_request_id(&request_id())
         })
         .layer(middleware::from_fn_with_state(app.clone(), require_admin))
         .with_state(app)
@@ -42,10 +49,17 @@ async fn require_admin(State(app): State<Arc<App>>, req: Request, next: Next) ->
     if presented.as_bytes().ct_eq(expected).into() {
         next.run(req).await
     } else {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "admin token required")
-            .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"warden-admin\"".into())
-            .with_request_id(&request_id())
-            .into_response()
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "admin token required",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            "Bearer realm=\"warden-admin\"".into(),
+        )
+        .with_request_id(&request_id())
+        .into_response()
     }
 }
 
@@ -86,10 +100,14 @@ async fn killswitch_put(State(app): State<Arc<App>>, body: axum::body::Bytes) ->
             .map_err(|e: warden_core::KillScopeError| ApiError::bad_request(e.to_string()))?;
         let reason = body.reason.trim().to_string();
         if body.enabled && reason.is_empty() {
-            return Err(ApiError::bad_request("`reason` is required when engaging the kill switch"));
+            return Err(ApiError::bad_request(
+                "`reason` is required when engaging the kill switch",
+            ));
         }
         if reason.chars().count() > 500 {
-            return Err(ApiError::bad_request("`reason` is longer than 500 characters"));
+            return Err(ApiError::bad_request(
+                "`reason` is longer than 500 characters",
+            ));
         }
         let flip = KillFlip {
             scope: scope.clone(),
@@ -118,7 +136,9 @@ async fn killswitch_put(State(app): State<Arc<App>>, body: axum::body::Bytes) ->
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
         if !pending.is_empty() {
-            return Err(ApiError::internal("kill switch changed but the audit append failed; it will be retried"));
+            return Err(ApiError::internal(
+                "kill switch changed but the audit append failed; it will be retried",
+            ));
         }
         Ok(state_json(&app))
     }
@@ -137,7 +157,10 @@ struct VerdictQuery {
     limit: Option<usize>,
 }
 
-async fn verdicts(State(app): State<Arc<App>>, query: Result<Query<VerdictQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn verdicts(
+    State(app): State<Arc<App>>,
+    query: Result<Query<VerdictQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let rid = request_id();
     let Ok(Query(q)) = query else {
         return ApiError::bad_request("query parameters are `tenant`, `decision`, `limit`")
@@ -170,15 +193,21 @@ async fn verdicts(State(app): State<Arc<App>>, query: Result<Query<VerdictQuery>
 async fn audit_verify(State(app): State<Arc<App>>) -> Response {
     let dir = app.audit.dir().to_path_buf();
     match tokio::task::spawn_blocking(move || warden_audit::verify_path(&dir)).await {
-        Ok(Ok(r)) => Json(json!({"ok": true, "segments": r.segments, "records": r.records,
-                                 "lastSeq": r.last_seq, "lastHash": r.last_hash}))
+        Ok(Ok(r)) => Json(
+            json!({"ok": true, "segments": r.segments, "records": r.records,
+                                 "lastSeq": r.last_seq, "lastHash": r.last_hash}),
+        )
         .into_response(),
         Ok(Err(bad)) => (
             StatusCode::CONFLICT,
-            Json(json!({"ok": false, "firstBad": {"file": bad.file.display().to_string(),
-                "line": bad.line, "seq": bad.seq, "reason": bad.reason}})),
+            Json(
+                json!({"ok": false, "firstBad": {"file": bad.file.display().to_string(),
+                "line": bad.line, "seq": bad.seq, "reason": bad.reason}}),
+            ),
         )
             .into_response(),
-        Err(e) => ApiError::internal(e).with_request_id(&request_id()).into_response(),
+        Err(e) => ApiError::internal(e)
+            .with_request_id(&request_id())
+            .into_response(),
     }
 }

@@ -4,8 +4,8 @@ use crate::frontdoor::FrontDoor;
 use crate::indexer::Indexer;
 use crate::killswitch::{KillSwitch, POLL_INTERVAL_MS};
 use crate::metrics::Metrics;
-use crate::screen::GuardScreen;
 use crate::ratelimit::RateLimits;
+use crate::screen::GuardScreen;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,9 @@ pub struct StartupError(pub Vec<String>);
 /// Builds every component; reports every problem found.
 pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
     let mut problems = Vec::new();
-    let auth = Authenticator::from_config(&config.auth).map_err(|e| problems.extend(e)).ok();
+    let auth = Authenticator::from_config(&config.auth)
+        .map_err(|e| problems.extend(e))
+        .ok();
     let mut agents = BTreeMap::new();
     for (id, agent) in &config.agents {
         let provider: Option<Arc<dyn ModelProvider>> = match &agent.model {
@@ -86,7 +88,10 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
     let store = match SqliteStore::open(&config.server.data_dir.join("warden.db")) {
         Ok(s) => Some(Arc::new(s) as Arc<dyn Store>),
         Err(e) => {
-            problems.push(format!("store ({}): {e}", config.server.data_dir.join("warden.db").display()));
+            problems.push(format!(
+                "store ({}): {e}",
+                config.server.data_dir.join("warden.db").display()
+            ));
             None
         }
     };
@@ -133,7 +138,8 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
     let kill = Arc::new(KillSwitch::default());
     kill.refresh(store.as_ref())
         .map_err(|e| StartupError(vec![format!("kill switch: {e}")]))?;
-    let indexer = Indexer::start(store.clone()).map_err(|e| StartupError(vec![format!("indexer: {e}")]))?;
+    let indexer =
+        Indexer::start(store.clone()).map_err(|e| StartupError(vec![format!("indexer: {e}")]))?;
     let front = FrontDoor {
         auth,
         kill: kill.clone(),
@@ -183,7 +189,11 @@ impl App {
                 "scope": flip.scope.to_string(), "enabled": flip.enabled,
                 "reason": flip.reason, "actor": flip.actor, "flippedAt": flip.at,
             });
-            match self.audit.append("killswitch.flip", flip.at.clone(), record).await {
+            match self
+                .audit
+                .append("killswitch.flip", flip.at.clone(), record)
+                .await
+            {
                 Ok(Ok(_)) => done.push(id),
                 _ => {
                     tracing::error!("audit append failed for a kill-switch flip; will retry");
@@ -209,7 +219,8 @@ pub(crate) fn spawn_background(app: Arc<App>) -> Vec<tokio::task::JoinHandle<()>
         loop {
             tick.tick().await;
             let a = poll_app.clone();
-            let changed = tokio::task::spawn_blocking(move || a.kill.refresh(a.store.as_ref())).await;
+            let changed =
+                tokio::task::spawn_blocking(move || a.kill.refresh(a.store.as_ref())).await;
             match changed {
                 Ok(Ok(true)) => {
                     poll_app.update_kill_metrics();
@@ -219,7 +230,9 @@ pub(crate) fn spawn_background(app: Arc<App>) -> Vec<tokio::task::JoinHandle<()>
                 Ok(Err(e)) => tracing::error!(error = %e, "kill-switch refresh failed"),
                 Err(_) => {}
             }
-            poll_app.ready.store(true, std::sync::atomic::Ordering::Release);
+            poll_app
+                .ready
+                .store(true, std::sync::atomic::Ordering::Release);
         }
     }));
     let urls: Vec<String> = app.front.auth.jwt.jwks_urls().to_vec();

@@ -45,7 +45,11 @@ pub fn token_window(now: u64) -> u64 {
 
 impl FrontDoor {
     /// Decides whether a request may proceed to model or tool work.
-    pub fn decide(&self, req: &SigV4Request<'_>, agent: Option<&AgentId>) -> Result<Principal, Refusal> {
+    pub fn decide(
+        &self,
+        req: &SigV4Request<'_>,
+        agent: Option<&AgentId>,
+    ) -> Result<Principal, Refusal> {
         let principal = self.auth.authenticate(req).map_err(Refusal::Auth)?;
         if let Some(engaged) = self.kill.load().check(&principal.tenant, agent) {
             return Err(Refusal::Killed(engaged.clone(), Box::new(principal)));

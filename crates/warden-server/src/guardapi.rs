@@ -27,7 +27,11 @@ pub(crate) async fn apply_versioned(
     apply(app, id, Some(version), req).await
 }
 
-pub(crate) async fn apply_latest(State(app): State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
+pub(crate) async fn apply_latest(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
     apply(app, id, None, req).await
 }
 
@@ -68,20 +72,28 @@ async fn apply(app: Arc<App>, id: String, version: Option<String>, req: Request)
     let mut principal: Option<Principal> = None;
     let result: Result<serde_json::Value, (ApiError, Option<&'static str>)> = async {
         let (principal, bytes) = admit(&app, &parts, body, None, &mut principal).await?;
-        let guard = app
-            .config
-            .guardrails
-            .get(&id)
-            .ok_or_else(|| (ApiError::not_found(format!("no guardrail `{}`", id.chars().take(64).collect::<String>())), None))?;
+        let guard = app.config.guardrails.get(&id).ok_or_else(|| {
+            (
+                ApiError::not_found(format!(
+                    "no guardrail `{}`",
+                    id.chars().take(64).collect::<String>()
+                )),
+                None,
+            )
+        })?;
         if let Some(v) = &version {
             if !VERSIONS.contains(&v.as_str()) {
                 return Err((
-                    ApiError::not_found(format!("guardrail `{id}` has no version `{}`; use DRAFT or 1", v.chars().take(16).collect::<String>())),
+                    ApiError::not_found(format!(
+                        "guardrail `{id}` has no version `{}`; use DRAFT or 1",
+                        v.chars().take(16).collect::<String>()
+                    )),
                     None,
                 ));
             }
         }
-        let request = ApplyGuardrailRequest::from_json(&bytes).map_err(|e| (ApiError::bad_request(e.to_string()), None))?;
+        let request = ApplyGuardrailRequest::from_json(&bytes)
+            .map_err(|e| (ApiError::bad_request(e.to_string()), None))?;
         let latency = started.elapsed().as_millis() as u64;
         let response = apply_guardrail(&guard.compiled, &request, latency)
             .map_err(|e| (ApiError::bad_request(e.to_string()), None))?;
@@ -89,7 +101,10 @@ async fn apply(app: Arc<App>, id: String, version: Option<String>, req: Request)
         let value = serde_json::to_value(&response).map_err(|e| (ApiError::internal(e), None))?;
         let rules = rules_from_assessments(&value);
         if intervened {
-            app.metrics.guard_interventions.with_label_values(&[id.as_str(), "apply"]).inc();
+            app.metrics
+                .guard_interventions
+                .with_label_values(&[id.as_str(), "apply"])
+                .inc();
         }
         app.audit_decision(Decided {
             request_id: &rid,
@@ -106,7 +121,11 @@ async fn apply(app: Arc<App>, id: String, version: Option<String>, req: Request)
         Ok(value)
     }
     .await;
-    let tenant = principal.as_ref().map(|p| p.tenant.as_str()).unwrap_or("").to_string();
+    let tenant = principal
+        .as_ref()
+        .map(|p| p.tenant.as_str())
+        .unwrap_or("")
+        .to_string();
     match result {
         Ok(body) => {
             app.count("apply_guardrail", &tenant, "ok", started);
@@ -130,7 +149,12 @@ async fn apply(app: Arc<App>, id: String, version: Option<String>, req: Request)
                     extra: json!({"guardrail": id.chars().take(64).collect::<String>(), "message": err.message}),
                 })
                 .await;
-            app.count("apply_guardrail", &tenant, outcome.unwrap_or(err.code), started);
+            app.count(
+                "apply_guardrail",
+                &tenant,
+                outcome.unwrap_or(err.code),
+                started,
+            );
             match audited {
                 Ok(()) => aws_error(err),
                 Err(e) => aws_error(e.with_request_id(&rid)),
@@ -149,22 +173,55 @@ fn rules_from_assessments(response: &serde_json::Value) -> Vec<String> {
     };
     let acted = |v: &serde_json::Value| v["action"].as_str().is_some_and(|a| a != "NONE");
     for a in response["assessments"].as_array().into_iter().flatten() {
-        for t in a["topicPolicy"]["topics"].as_array().into_iter().flatten().filter(|t| acted(t)) {
+        for t in a["topicPolicy"]["topics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| acted(t))
+        {
             add(format!("guard.topic.{}", t["name"].as_str().unwrap_or("?")));
         }
-        for f in a["contentPolicy"]["filters"].as_array().into_iter().flatten().filter(|f| acted(f)) {
-            add(format!("guard.content.{}", f["type"].as_str().unwrap_or("?").to_ascii_lowercase()));
+        for f in a["contentPolicy"]["filters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| acted(f))
+        {
+            add(format!(
+                "guard.content.{}",
+                f["type"].as_str().unwrap_or("?").to_ascii_lowercase()
+            ));
         }
-        if a["wordPolicy"]["customWords"].as_array().into_iter().flatten().any(acted) {
+        if a["wordPolicy"]["customWords"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(acted)
+        {
             add("guard.word".into());
         }
-        if a["wordPolicy"]["managedWordLists"].as_array().into_iter().flatten().any(acted) {
+        if a["wordPolicy"]["managedWordLists"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(acted)
+        {
             add("guard.profanity".into());
         }
-        for e in a["sensitiveInformationPolicy"]["piiEntities"].as_array().into_iter().flatten().filter(|e| acted(e)) {
+        for e in a["sensitiveInformationPolicy"]["piiEntities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| acted(e))
+        {
             add(format!("guard.pii.{}", e["type"].as_str().unwrap_or("?")));
         }
-        for r in a["sensitiveInformationPolicy"]["regexes"].as_array().into_iter().flatten().filter(|r| acted(r)) {
+        for r in a["sensitiveInformationPolicy"]["regexes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| acted(r))
+        {
             add(format!("guard.regex.{}", r["name"].as_str().unwrap_or("?")));
         }
     }

@@ -13,7 +13,11 @@ use warden_store::{Store, VerdictRow};
 #[derive(Debug)]
 pub enum IndexEvent {
     Verdict(VerdictRow),
-    Tokens { tenant: TenantId, window: u64, tokens: u64 },
+    Tokens {
+        tenant: TenantId,
+        window: u64,
+        tokens: u64,
+    },
 }
 
 /// A handle to the indexer thread.
@@ -50,7 +54,11 @@ fn run(store: Arc<dyn Store>, rx: mpsc::Receiver<IndexEvent>) {
         let mut tokens: HashMap<(TenantId, u64), u64> = HashMap::new();
         let mut add = |e: IndexEvent, verdicts: &mut Vec<VerdictRow>| match e {
             IndexEvent::Verdict(v) => verdicts.push(v),
-            IndexEvent::Tokens { tenant, window, tokens: n } => {
+            IndexEvent::Tokens {
+                tenant,
+                window,
+                tokens: n,
+            } => {
                 *tokens.entry((tenant, window)).or_default() += n;
             }
         };

@@ -22,27 +22,42 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("warden_requests_total", "Data-plane requests by route, tenant and outcome"),
+            Opts::new(
+                "warden_requests_total",
+                "Data-plane requests by route, tenant and outcome",
+            ),
             &["route", "tenant", "outcome"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("warden_request_duration_seconds", "Data-plane request latency")
-                .buckets(vec![
-                    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                    2.5, 5.0, 10.0,
-                ]),
+            HistogramOpts::new(
+                "warden_request_duration_seconds",
+                "Data-plane request latency",
+            )
+            .buckets(vec![
+                0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                5.0, 10.0,
+            ]),
             &["route"],
         )?;
         let killswitch = IntGaugeVec::new(
-            Opts::new("warden_killswitch_engaged", "1 while a kill-switch scope is engaged"),
+            Opts::new(
+                "warden_killswitch_engaged",
+                "1 while a kill-switch scope is engaged",
+            ),
             &["scope"],
         )?;
         let ratelimit_refusals = IntCounterVec::new(
-            Opts::new("warden_ratelimit_refusals_total", "Requests refused by a rate limit"),
+            Opts::new(
+                "warden_ratelimit_refusals_total",
+                "Requests refused by a rate limit",
+            ),
             &["tenant", "limit"],
         )?;
         let auth_failures = IntCounterVec::new(
-            Opts::new("warden_auth_failures_total", "Refused credentials by reason"),
+            Opts::new(
+                "warden_auth_failures_total",
+                "Refused credentials by reason",
+            ),
             &["reason"],
         )?;
         let verdicts = IntCounterVec::new(
@@ -50,11 +65,17 @@ impl Metrics {
             &["decision"],
         )?;
         let guard_interventions = IntCounterVec::new(
-            Opts::new("warden_guard_interventions_total", "Guardrail interventions by guardrail and stage"),
+            Opts::new(
+                "warden_guard_interventions_total",
+                "Guardrail interventions by guardrail and stage",
+            ),
             &["guardrail", "stage"],
         )?;
         let model_tokens = IntCounterVec::new(
-            Opts::new("warden_model_tokens_total", "Model tokens charged per tenant"),
+            Opts::new(
+                "warden_model_tokens_total",
+                "Model tokens charged per tenant",
+            ),
             &["tenant"],
         )?;
         for c in [

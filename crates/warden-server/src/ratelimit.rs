@@ -111,15 +111,16 @@ impl RateLimits {
                 last: Instant::now(),
             }),
         });
-        self.tenants
-            .entry(tenant.clone())
-            .or_insert(fresh)
-            .clone()
+        self.tenants.entry(tenant.clone()).or_insert(fresh).clone()
     }
 
     /// Admits or refuses one request. `used_tokens` seeds a new tenant's token bucket with
     /// the usage already recorded in the current minute (after a restart).
-    pub fn check(&self, tenant: &TenantId, used_tokens: impl FnOnce() -> u64) -> Result<(), Limited> {
+    pub fn check(
+        &self,
+        tenant: &TenantId,
+        used_tokens: impl FnOnce() -> u64,
+    ) -> Result<(), Limited> {
         let t = self.tenant(tenant, used_tokens);
         {
             let mut bucket = t.tokens.lock().unwrap_or_else(|p| p.into_inner());
@@ -172,7 +173,10 @@ mod tests {
         }
         let refused = l.check(&t, || 0).unwrap_err();
         assert_eq!(refused.kind, LimitKind::Requests);
-        assert_eq!(refused.retry_after_secs, 1, "one request per second refills");
+        assert_eq!(
+            refused.retry_after_secs, 1,
+            "one request per second refills"
+        );
         // Another tenant is unaffected.
         l.check(&TenantId::new("globex").unwrap(), || 0).unwrap();
     }

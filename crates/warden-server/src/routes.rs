@@ -27,9 +27,18 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/v1/agents/{agent_id}/sessions/{session_id}/invoke", post(invoke))
-        .route("/guardrail/{id}/version/{version}/apply", post(crate::guardapi::apply_versioned))
-        .route("/v1/guardrails/{id}/apply", post(crate::guardapi::apply_latest))
+        .route(
+            "/v1/agents/{agent_id}/sessions/{session_id}/invoke",
+            post(invoke),
+        )
+        .route(
+            "/guardrail/{id}/version/{version}/apply",
+            post(crate::guardapi::apply_versioned),
+        )
+        .route(
+            "/v1/guardrails/{id}/apply",
+            post(crate::guardapi::apply_latest),
+        )
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -56,15 +65,23 @@ pub(crate) fn request_id() -> String {
 }
 
 async fn fallback(req: Request) -> ApiError {
-    ApiError::not_found(format!("no route for `{} {}`", req.method(), req.uri().path()))
-        .with_request_id(&request_id())
+    ApiError::not_found(format!(
+        "no route for `{} {}`",
+        req.method(),
+        req.uri().path()
+    ))
+    .with_request_id(&request_id())
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("`{}` is not allowed on `{}`", req.method(), req.uri().path()),
+        format!(
+            "`{}` is not allowed on `{}`",
+            req.method(),
+            req.uri().path()
+        ),
     )
     .with_request_id(&request_id())
 }
@@ -127,7 +144,11 @@ impl App {
             "auth": method, "agent": d.agent, "session": d.session,
             "status": d.status.as_u16(), "outcome": d.outcome, "detail": d.extra,
         });
-        match self.audit.append("frontdoor.decision", now_rfc3339(), record).await {
+        match self
+            .audit
+            .append("frontdoor.decision", now_rfc3339(), record)
+            .await
+        {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(ApiError::internal(format!("audit append failed: {e}"))),
             Err(_) => Err(ApiError::internal("audit writer stopped")),
@@ -135,7 +156,10 @@ impl App {
     }
 
     pub(crate) fn count(&self, route: &str, tenant: &str, outcome: &str, started: Instant) {
-        self.metrics.requests.with_label_values(&[route, tenant, outcome]).inc();
+        self.metrics
+            .requests
+            .with_label_values(&[route, tenant, outcome])
+            .inc();
         self.metrics
             .latency
             .with_label_values(&[route])
@@ -146,7 +170,10 @@ impl App {
 fn refusal_error(app: &App, refusal: &Refusal) -> ApiError {
     match refusal {
         Refusal::Auth(e) => {
-            app.metrics.auth_failures.with_label_values(&[e.code()]).inc();
+            app.metrics
+                .auth_failures
+                .with_label_values(&[e.code()])
+                .inc();
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
                 .with_header(header::WWW_AUTHENTICATE, e.www_authenticate())
         }
@@ -199,7 +226,9 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
             return Err(too_large());
         }
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 /// `POST /v1/agents/{agentId}/sessions/{sessionId}/invoke`.
@@ -212,7 +241,16 @@ async fn invoke(
     let request_id = request_id();
     let (parts, body) = req.into_parts();
     let mut principal: Option<Principal> = None;
-    let result = invoke_inner(&app, &request_id, &agent_raw, &session_raw, parts, body, &mut principal).await;
+    let result = invoke_inner(
+        &app,
+        &request_id,
+        &agent_raw,
+        &session_raw,
+        parts,
+        body,
+        &mut principal,
+    )
+    .await;
     let tenant = principal.as_ref().map(|p| p.tenant.as_str()).unwrap_or("");
     match result {
         Ok((body, outcome)) => {
@@ -259,7 +297,14 @@ pub(crate) async fn admit(
 ) -> Result<(Principal, Bytes), Failure> {
     let limits = &app.config.limits;
     if parts.method != Method::POST {
-        return Err((ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST"), None));
+        return Err((
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use POST",
+            ),
+            None,
+        ));
     }
     if !content_type_is_json(&parts.headers) {
         return Err((
@@ -271,7 +316,9 @@ pub(crate) async fn admit(
             None,
         ));
     }
-    let bytes = read_body(body, &parts.headers, limits.max_body_bytes).await.map_err(|e| (e, None))?;
+    let bytes = read_body(body, &parts.headers, limits.max_body_bytes)
+        .await
+        .map_err(|e| (e, None))?;
     let sig = SigV4Request {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -318,24 +365,40 @@ async fn invoke_inner(
     let now = now_secs();
     let (principal, bytes) = admit(app, &parts, body, agent_id.as_ref(), principal_out).await?;
     let Some(agent_id) = agent_id else {
-        return Err((ApiError::not_found(format!("no agent `{}`", truncate(agent_raw))), None));
+        return Err((
+            ApiError::not_found(format!("no agent `{}`", truncate(agent_raw))),
+            None,
+        ));
     };
     let Some(agent) = app.agents.get(&agent_id) else {
         return Err((ApiError::not_found(format!("no agent `{agent_id}`")), None));
     };
-    let session_id = SessionId::new(session_raw)
-        .map_err(|e| (ApiError::bad_request(format!("invalid sessionId: {e}")), None))?;
-    let body: InvokeBody = serde_json::from_slice(&bytes)
-        .map_err(|e| (ApiError::bad_request(format!("invalid JSON body: {e}")), None))?;
+    let session_id = SessionId::new(session_raw).map_err(|e| {
+        (
+            ApiError::bad_request(format!("invalid sessionId: {e}")),
+            None,
+        )
+    })?;
+    let body: InvokeBody = serde_json::from_slice(&bytes).map_err(|e| {
+        (
+            ApiError::bad_request(format!("invalid JSON body: {e}")),
+            None,
+        )
+    })?;
     if body.end_session {
         return Err((
-            ApiError::bad_request("`endSession` is not supported by this build: sessions keep no memory yet"),
+            ApiError::bad_request(
+                "`endSession` is not supported by this build: sessions keep no memory yet",
+            ),
             None,
         ));
     }
     let input = body.input_text.unwrap_or_default();
     if input.trim().is_empty() {
-        return Err((ApiError::bad_request("`inputText` is required and must not be empty"), None));
+        return Err((
+            ApiError::bad_request("`inputText` is required and must not be empty"),
+            None,
+        ));
     }
     let chars = input.chars().count();
     if chars > limits.max_input_chars {
@@ -378,19 +441,39 @@ async fn invoke_inner(
         started_at: &started_at,
     };
     let timeout = Duration::from_millis(limits.request_timeout_ms);
-    let screen = agent.screen.as_ref().map(|s| s as &dyn warden_agent::Screen);
-    let run = tokio::time::timeout(timeout, invocation.run(agent.provider.as_ref(), screen, None)).await;
+    let screen = agent
+        .screen
+        .as_ref()
+        .map(|s| s as &dyn warden_agent::Screen);
+    let run = tokio::time::timeout(
+        timeout,
+        invocation.run(agent.provider.as_ref(), screen, None),
+    )
+    .await;
     let outcome = match run {
         Err(_) => {
             return Err((
-                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("the agent did not finish within {} ms", limits.request_timeout_ms)),
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "timeout",
+                    format!(
+                        "the agent did not finish within {} ms",
+                        limits.request_timeout_ms
+                    ),
+                ),
                 None,
             ))
         }
         Ok(Err((e, _trace))) => {
             let err = match &e {
-                AgentError::ToolsUnavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "tools_unavailable", e.to_string()),
-                AgentError::Tool(_) => ApiError::new(StatusCode::FAILED_DEPENDENCY, "tool_failed", e.to_string()),
+                AgentError::ToolsUnavailable(_) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "tools_unavailable",
+                    e.to_string(),
+                ),
+                AgentError::Tool(_) => {
+                    ApiError::new(StatusCode::FAILED_DEPENDENCY, "tool_failed", e.to_string())
+                }
                 AgentError::Model(_) | AgentError::UnknownTool(_) | AgentError::MaxSteps(_) => {
                     ApiError::new(StatusCode::BAD_GATEWAY, "agent_failed", e.to_string())
                 }
@@ -401,7 +484,10 @@ async fn invoke_inner(
     };
     let tokens = outcome.usage.total();
     app.front.limits.charge_tokens(&principal.tenant, tokens);
-    app.metrics.model_tokens.with_label_values(&[principal.tenant.as_str()]).inc_by(tokens);
+    app.metrics
+        .model_tokens
+        .with_label_values(&[principal.tenant.as_str()])
+        .inc_by(tokens);
     app.indexer.send(IndexEvent::Tokens {
         tenant: principal.tenant.clone(),
         window: token_window(now),
@@ -470,7 +556,10 @@ async fn invoke_inner(
     })
     .await
     .map_err(|e| (e, None))?;
-    app.metrics.verdicts.with_label_values(&[decision.as_str()]).inc();
+    app.metrics
+        .verdicts
+        .with_label_values(&[decision.as_str()])
+        .inc();
     app.indexer.send(IndexEvent::Verdict(VerdictRow {
         invocation_id: request_id.to_string(),
         tenant: verdict.tenant_id.clone(),
@@ -479,7 +568,11 @@ async fn invoke_inner(
         decision: decision.as_str().into(),
         confidence: verdict.confidence,
         rules,
-        reason: verdict.reasons.first().map(|r| r.message.clone()).unwrap_or_default(),
+        reason: verdict
+            .reasons
+            .first()
+            .map(|r| r.message.clone())
+            .unwrap_or_default(),
         decided_at: verdict.decided_at.clone(),
     }));
     let mut response = json!({

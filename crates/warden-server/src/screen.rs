@@ -65,8 +65,18 @@ impl Screen for GuardScreen {
                 .inc();
         }
         let trace = match source {
-            ScreenSource::Input => warden_guard::bedrock::guardrail_trace(&self.guardrail, "", Some((text, &assessment)), None),
-            _ => warden_guard::bedrock::guardrail_trace(&self.guardrail, "", None, Some((text, &assessment))),
+            ScreenSource::Input => warden_guard::bedrock::guardrail_trace(
+                &self.guardrail,
+                "",
+                Some((text, &assessment)),
+                None,
+            ),
+            _ => warden_guard::bedrock::guardrail_trace(
+                &self.guardrail,
+                "",
+                None,
+                Some((text, &assessment)),
+            ),
         };
         let assessments = match source {
             ScreenSource::Input => serde_json::to_value(&trace.input_assessments),

@@ -37,7 +37,10 @@ pub fn killswitch_flips(store: &dyn Store) {
     assert_eq!(store.generation().unwrap(), g3);
     let entries = store.entries().unwrap();
     assert_eq!(entries.len(), 2);
-    let global = entries.iter().find(|e| e.scope == KillScope::Global).unwrap();
+    let global = entries
+        .iter()
+        .find(|e| e.scope == KillScope::Global)
+        .unwrap();
     assert!(!global.enabled);
     let acme = entries
         .iter()
@@ -73,23 +76,52 @@ pub fn sessions_are_tenant_scoped(store: &dyn Store) {
     let mine = key("acme", "support", "s-1");
     let theirs = key("globex", "support", "s-1");
     store
-        .save_session(&mine, &SessionRecord { data: "{\"turns\":1}".into(), updated_at: 1000 })
+        .save_session(
+            &mine,
+            &SessionRecord {
+                data: "{\"turns\":1}".into(),
+                updated_at: 1000,
+            },
+        )
         .unwrap();
     assert_eq!(
         store.load_session(&mine, 1010, 60).unwrap().unwrap().data,
         "{\"turns\":1}"
     );
-    assert_eq!(store.load_session(&theirs, 1010, 60).unwrap(), None, "another tenant must see nothing");
-    assert_eq!(store.load_session(&mine, 2000, 60).unwrap(), None, "idle session must not load");
+    assert_eq!(
+        store.load_session(&theirs, 1010, 60).unwrap(),
+        None,
+        "another tenant must see nothing"
+    );
+    assert_eq!(
+        store.load_session(&mine, 2000, 60).unwrap(),
+        None,
+        "idle session must not load"
+    );
     store
-        .save_session(&mine, &SessionRecord { data: "{\"turns\":2}".into(), updated_at: 1990 })
+        .save_session(
+            &mine,
+            &SessionRecord {
+                data: "{\"turns\":2}".into(),
+                updated_at: 1990,
+            },
+        )
         .unwrap();
-    assert_eq!(store.load_session(&mine, 2000, 60).unwrap().unwrap().data, "{\"turns\":2}");
+    assert_eq!(
+        store.load_session(&mine, 2000, 60).unwrap().unwrap().data,
+        "{\"turns\":2}"
+    );
     assert!(store.delete_session(&mine).unwrap());
     assert!(!store.delete_session(&mine).unwrap());
     assert_eq!(store.load_session(&mine, 2000, 60).unwrap(), None);
     store
-        .save_session(&theirs, &SessionRecord { data: "{}".into(), updated_at: 10 })
+        .save_session(
+            &theirs,
+            &SessionRecord {
+                data: "{}".into(),
+                updated_at: 10,
+            },
+        )
         .unwrap();
     assert_eq!(store.expire_sessions(11).unwrap(), 1);
 }
@@ -103,25 +135,50 @@ pub fn verdicts_list_newest_first(store: &dyn Store) {
         session: "s".into(),
         decision: decision.into(),
         confidence: 0.5,
-        rules: if decision == "block" { vec!["gap.undeclared-host".into(), "x.y".into()] } else { vec![] },
+        rules: if decision == "block" {
+            vec!["gap.undeclared-host".into(), "x.y".into()]
+        } else {
+            vec![]
+        },
         reason: String::new(),
         decided_at: "2026-11-22T00:00:00Z".into(),
     };
     store
-        .insert_verdicts(&[row(1, "acme", "allow"), row(2, "acme", "block"), row(3, "globex", "allow")])
+        .insert_verdicts(&[
+            row(1, "acme", "allow"),
+            row(2, "acme", "block"),
+            row(3, "globex", "allow"),
+        ])
         .unwrap();
     let all = store.list_verdicts(&VerdictFilter::default()).unwrap();
-    assert_eq!(all.iter().map(|r| r.invocation_id.as_str()).collect::<Vec<_>>(), ["inv-3", "inv-2", "inv-1"]);
+    assert_eq!(
+        all.iter()
+            .map(|r| r.invocation_id.as_str())
+            .collect::<Vec<_>>(),
+        ["inv-3", "inv-2", "inv-1"]
+    );
     let acme = store
-        .list_verdicts(&VerdictFilter { tenant: Some("acme".into()), ..Default::default() })
+        .list_verdicts(&VerdictFilter {
+            tenant: Some("acme".into()),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(acme.len(), 2);
     let blocks = store
-        .list_verdicts(&VerdictFilter { decision: Some("block".into()), limit: 10, ..Default::default() })
+        .list_verdicts(&VerdictFilter {
+            decision: Some("block".into()),
+            limit: 10,
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(blocks.len(), 1);
     assert_eq!(blocks[0].rules, ["gap.undeclared-host", "x.y"]);
-    let one = store.list_verdicts(&VerdictFilter { limit: 1, ..Default::default() }).unwrap();
+    let one = store
+        .list_verdicts(&VerdictFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(one.len(), 1);
 }
 

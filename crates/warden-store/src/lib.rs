@@ -83,7 +83,12 @@ pub struct SessionRecord {
 /// Conversation memory.
 pub trait SessionStore: Send + Sync {
     /// The session if it exists and was updated within `idle_secs` of `now`.
-    fn load_session(&self, key: &SessionKey, now: u64, idle_secs: u64) -> Result<Option<SessionRecord>, StoreError>;
+    fn load_session(
+        &self,
+        key: &SessionKey,
+        now: u64,
+        idle_secs: u64,
+    ) -> Result<Option<SessionRecord>, StoreError>;
     fn save_session(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError>;
     fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError>;
     /// Deletes sessions idle since before `cutoff`; returns how many.
@@ -119,5 +124,8 @@ pub trait VerdictIndex: Send + Sync {
 }
 
 /// Everything Warden stores.
-pub trait Store: KillSwitchStore + UsageStore + SessionStore + VerdictIndex + std::fmt::Debug {}
+pub trait Store:
+    KillSwitchStore + UsageStore + SessionStore + VerdictIndex + std::fmt::Debug
+{
+}
 impl<T: KillSwitchStore + UsageStore + SessionStore + VerdictIndex + std::fmt::Debug> Store for T {}

@@ -84,8 +84,10 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(backend)?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(backend)?;
@@ -107,7 +109,10 @@ impl SqliteStore {
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let mut conn = self
             .conn
             .lock()
@@ -230,7 +235,10 @@ impl KillSwitchStore for SqliteStore {
         self.with(|conn| {
             let tx = conn.transaction()?;
             for id in ids {
-                tx.execute("UPDATE killswitch_events SET audited = 1 WHERE id = ?1", [id])?;
+                tx.execute(
+                    "UPDATE killswitch_events SET audited = 1 WHERE id = ?1",
+                    [id],
+                )?;
             }
             tx.commit()
         })
@@ -265,7 +273,12 @@ impl UsageStore for SqliteStore {
 }
 
 impl SessionStore for SqliteStore {
-    fn load_session(&self, key: &SessionKey, now: u64, idle_secs: u64) -> Result<Option<SessionRecord>, StoreError> {
+    fn load_session(
+        &self,
+        key: &SessionKey,
+        now: u64,
+        idle_secs: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let row = self.with(|conn| {
             conn.query_row(
                 "SELECT data, updated_at FROM sessions WHERE tenant = ?1 AND agent = ?2 AND session = ?3",
@@ -276,7 +289,8 @@ impl SessionStore for SqliteStore {
         })?;
         Ok(row.and_then(|(data, updated_at)| {
             let updated_at = updated_at as u64;
-            (now.saturating_sub(updated_at) <= idle_secs).then_some(SessionRecord { data, updated_at })
+            (now.saturating_sub(updated_at) <= idle_secs)
+                .then_some(SessionRecord { data, updated_at })
         }))
     }
 
@@ -301,14 +315,23 @@ impl SessionStore for SqliteStore {
         self.with(|conn| {
             conn.execute(
                 "DELETE FROM sessions WHERE tenant = ?1 AND agent = ?2 AND session = ?3",
-                params![key.tenant.as_str(), key.agent.as_str(), key.session.as_str()],
+                params![
+                    key.tenant.as_str(),
+                    key.agent.as_str(),
+                    key.session.as_str()
+                ],
             )
         })
         .map(|n| n > 0)
     }
 
     fn expire_sessions(&self, cutoff: u64) -> Result<usize, StoreError> {
-        self.with(|conn| conn.execute("DELETE FROM sessions WHERE updated_at < ?1", [cutoff as i64]))
+        self.with(|conn| {
+            conn.execute(
+                "DELETE FROM sessions WHERE updated_at < ?1",
+                [cutoff as i64],
+            )
+        })
     }
 }
 
@@ -340,7 +363,11 @@ impl VerdictIndex for SqliteStore {
     }
 
     fn list_verdicts(&self, filter: &VerdictFilter) -> Result<Vec<VerdictRow>, StoreError> {
-        let limit = if filter.limit == 0 { 100 } else { filter.limit.min(10_000) };
+        let limit = if filter.limit == 0 {
+            100
+        } else {
+            filter.limit.min(10_000)
+        };
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT invocation_id, tenant, agent, session, decision, confidence, rules, reason, decided_at

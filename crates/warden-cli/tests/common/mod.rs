@@ -20,8 +20,16 @@ impl Project {
     /// `warden init` into a temp dir, with ephemeral ports and `edit` applied to the config.
     pub fn new(edit: impl FnOnce(String) -> String) -> Project {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(BIN).arg("init").arg(dir.path()).output().unwrap();
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .arg("init")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let cfg = dir.path().join("warden.toml");
         let text = std::fs::read_to_string(&cfg)
             .unwrap()
@@ -48,11 +56,17 @@ impl Project {
     }
 
     pub fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.path().join("secrets/admin.token")).unwrap().trim_end().to_string()
+        std::fs::read_to_string(self.path().join("secrets/admin.token"))
+            .unwrap()
+            .trim_end()
+            .to_string()
     }
 
     pub fn aws_secret(&self) -> String {
-        std::fs::read_to_string(self.path().join("secrets/aws-acme.secret")).unwrap().trim_end().to_string()
+        std::fs::read_to_string(self.path().join("secrets/aws-acme.secret"))
+            .unwrap()
+            .trim_end()
+            .to_string()
     }
 
     /// Runs `warden ARGS --config <project>`.
@@ -79,7 +93,10 @@ impl Project {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn standard_claims(tenant: &str) -> Value {
@@ -125,7 +142,12 @@ impl Server {
                 sink.lock().unwrap().push(l);
             }
         });
-        Server { child, base, admin, stderr: log }
+        Server {
+            child,
+            base,
+            admin,
+            stderr: log,
+        }
     }
 
     pub fn log(&self) -> Vec<String> {
@@ -145,7 +167,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "server did not stop after SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -159,7 +184,10 @@ impl Drop for Server {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
 }
 
 /// POSTs an invoke and returns (status, headers, JSON body).
@@ -168,7 +196,9 @@ pub async fn invoke(
     token: Option<&str>,
     body: Value,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = client().post(server.invoke_url("support", "s-1")).json(&body);
+    let mut req = client()
+        .post(server.invoke_url("support", "s-1"))
+        .json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }

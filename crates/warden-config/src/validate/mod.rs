@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use warden_core::{AgentId, Sensitive, TenantId};
 use std::sync::Arc;
+use warden_core::{AgentId, Sensitive, TenantId};
 use warden_guard::GuardrailSpec;
 
 /// Where `secret_env` / `token_env` values come from. Tests inject a map; the binary reads
@@ -222,10 +222,7 @@ impl Cx<'_> {
         match value.parse() {
             Ok(a) => Some(a),
             Err(_) => {
-                self.err(
-                    key,
-                    format!("`{value}` is not an `ip:port` socket address"),
-                );
+                self.err(key, format!("`{value}` is not an `ip:port` socket address"));
                 None
             }
         }
@@ -240,7 +237,9 @@ impl Cx<'_> {
             Some(toml::Value::Integer(CONFIG_VERSION)) => {}
             Some(other) => self.err(
                 "version",
-                format!("unsupported version `{other}`; this build reads `version = {CONFIG_VERSION}`"),
+                format!(
+                    "unsupported version `{other}`; this build reads `version = {CONFIG_VERSION}`"
+                ),
             ),
         }
         let server: Option<ServerFile> = self.section(&mut table, "server");
@@ -348,8 +347,7 @@ impl Cx<'_> {
         for (i, k) in a.aws_keys.into_iter().enumerate() {
             let key = format!("auth.aws_keys[{i}]");
             let id_ok = (16..=128).contains(&k.access_key_id.len())
-                && k
-                    .access_key_id
+                && k.access_key_id
                     .bytes()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
             if !id_ok {
@@ -385,7 +383,10 @@ impl Cx<'_> {
                 });
             }
         }
-        if keys.is_empty() && aws_keys.is_empty() && !self.problems.iter().any(|p| p.key.starts_with("auth.")) {
+        if keys.is_empty()
+            && aws_keys.is_empty()
+            && !self.problems.iter().any(|p| p.key.starts_with("auth."))
+        {
             self.err(
                 "auth",
                 "no credentials configured: add at least one [[auth.keys]] or [[auth.aws_keys]]",
@@ -393,7 +394,10 @@ impl Cx<'_> {
         }
         let leeway_secs = a.leeway_secs.unwrap_or(60);
         if leeway_secs > 600 {
-            self.err("auth.leeway_secs", "must be at most 600 (ten minutes of clock skew)");
+            self.err(
+                "auth.leeway_secs",
+                "must be at most 600 (ten minutes of clock skew)",
+            );
         }
         let max_token_bytes = a.max_token_bytes.unwrap_or(8192);
         if !(256..=65536).contains(&max_token_bytes) {
@@ -434,7 +438,10 @@ impl Cx<'_> {
                     ("jwks_url", k.jwks_url.is_some()),
                 ]);
                 if !extra.is_empty() {
-                    self.err(key, format!("{} not allowed for kind `hs256`", extra.join(", ")));
+                    self.err(
+                        key,
+                        format!("{} not allowed for kind `hs256`", extra.join(", ")),
+                    );
                 }
                 let secret = self.secret(
                     key,
@@ -507,7 +514,10 @@ impl Cx<'_> {
             }
             KeyKindFile::Jwks => {
                 if k.kid.is_some() {
-                    self.err(format!("{key}.kid"), "not allowed for kind `jwks`: kids come from the key set");
+                    self.err(
+                        format!("{key}.kid"),
+                        "not allowed for kind `jwks`: kids come from the key set",
+                    );
                 }
                 match (k.jwks_path, k.jwks_url) {
                     (Some(p), None) => {
@@ -566,7 +576,10 @@ impl Cx<'_> {
             self.err("limits.max_input_chars", "must be at least 1");
         }
         if !(1024..=1024 * 1024).contains(&c.max_header_bytes) {
-            self.err("limits.max_header_bytes", "must be between 1024 and 1048576");
+            self.err(
+                "limits.max_header_bytes",
+                "must be between 1024 and 1048576",
+            );
         }
         if c.request_timeout_ms < 100 {
             self.err("limits.request_timeout_ms", "must be at least 100");
@@ -624,7 +637,10 @@ impl Cx<'_> {
         Some(RateLimitConfig { default, tenants })
     }
 
-    fn guardrails(&mut self, tables: Vec<(String, toml::Value)>) -> BTreeMap<String, GuardrailConfig> {
+    fn guardrails(
+        &mut self,
+        tables: Vec<(String, toml::Value)>,
+    ) -> BTreeMap<String, GuardrailConfig> {
         let mut out = BTreeMap::new();
         for (name, value) in tables {
             let key = format!("guardrails.{name}");
@@ -671,7 +687,10 @@ impl Cx<'_> {
                 (Some(s), None) => Some(ToolSchema::OpenApi(self.path(&s))),
                 (None, Some(f)) => Some(ToolSchema::Functions(self.path(&f))),
                 _ => {
-                    self.err(key.clone(), "exactly one of `schema` (OpenAPI) or `functions` is required");
+                    self.err(
+                        key.clone(),
+                        "exactly one of `schema` (OpenAPI) or `functions` is required",
+                    );
                     None
                 }
             };
@@ -682,7 +701,10 @@ impl Cx<'_> {
                     } else {
                         "functions"
                     };
-                    self.err(format!("{key}.{field}"), format!("`{}` does not exist", p.display()));
+                    self.err(
+                        format!("{key}.{field}"),
+                        format!("`{}` does not exist", p.display()),
+                    );
                 }
             }
             let execution = match t.execution {
@@ -697,7 +719,10 @@ impl Cx<'_> {
             }
             let workdir = self.path(&t.workdir.unwrap_or_else(|| PathBuf::from(".")));
             if execution == Execution::Sandbox && !workdir.is_dir() {
-                self.err(format!("{key}.workdir"), format!("`{}` is not a directory", workdir.display()));
+                self.err(
+                    format!("{key}.workdir"),
+                    format!("`{}` is not a directory", workdir.display()),
+                );
             }
             let mut egress = Vec::new();
             for (i, e) in t.egress.iter().enumerate() {
@@ -708,7 +733,8 @@ impl Cx<'_> {
             }
             for (i, s) in t.secrets.iter().enumerate() {
                 let ok = !s.is_empty()
-                    && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    && s.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
                     && !s.as_bytes()[0].is_ascii_digit();
                 if !ok {
                     self.err(
@@ -790,7 +816,12 @@ impl Cx<'_> {
                 self.err(format!("{key}.instructions"), "must not be empty");
             }
             if let Some(g) = &a.guardrail {
-                if !guardrails.contains_key(g) && !self.problems.iter().any(|p| p.key.starts_with(&format!("guardrails.{g}"))) {
+                if !guardrails.contains_key(g)
+                    && !self
+                        .problems
+                        .iter()
+                        .any(|p| p.key.starts_with(&format!("guardrails.{g}")))
+                {
                     self.err(
                         format!("{key}.guardrail"),
                         format!("no guardrail `{g}` is defined in [guardrails]"),
@@ -798,7 +829,12 @@ impl Cx<'_> {
                 }
             }
             for (i, ag) in a.action_groups.iter().enumerate() {
-                if !tools.contains_key(ag) && !self.problems.iter().any(|p| p.key.starts_with(&format!("tools.{ag}"))) {
+                if !tools.contains_key(ag)
+                    && !self
+                        .problems
+                        .iter()
+                        .any(|p| p.key.starts_with(&format!("tools.{ag}")))
+                {
                     self.err(
                         format!("{key}.action_groups[{i}]"),
                         format!("no tool `{ag}` is defined in [tools]"),
@@ -839,7 +875,10 @@ impl Cx<'_> {
         let max_tokens = m.max_tokens.unwrap_or(1024);
         let need = |cx: &mut Self, field: &str, v: Option<String>, provider: &str| {
             if v.is_none() {
-                cx.err(format!("{key}.{field}"), format!("required for provider `{provider}`"));
+                cx.err(
+                    format!("{key}.{field}"),
+                    format!("required for provider `{provider}`"),
+                );
             }
             v
         };
@@ -851,7 +890,10 @@ impl Cx<'_> {
                 };
                 let full = self.path(&script);
                 if !full.is_file() {
-                    self.err(format!("{key}.script"), format!("`{}` does not exist", full.display()));
+                    self.err(
+                        format!("{key}.script"),
+                        format!("`{}` does not exist", full.display()),
+                    );
                     return None;
                 }
                 Some(ModelConfig::Scripted { script: full })
@@ -904,7 +946,10 @@ impl Cx<'_> {
                 };
                 let full = self.path(&p);
                 if !full.is_file() {
-                    self.err("secrets.path", format!("`{}` does not exist", full.display()));
+                    self.err(
+                        "secrets.path",
+                        format!("`{}` does not exist", full.display()),
+                    );
                     return None;
                 }
                 SecretsConfig::File { path: full }
@@ -1019,7 +1064,8 @@ fn parse_egress(s: &str) -> Result<EgressRule, String> {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     if bare.is_empty() || bare.len() > 253 || !bare.split('.').all(label_ok) {
         return Err(format!(

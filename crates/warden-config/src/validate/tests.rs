@@ -153,7 +153,10 @@ fn secrets_never_print() {
     let dir = project();
     let cfg = load_str(CANONICAL, &dir.path().join("warden.toml"), &env()).unwrap();
     let dump = format!("{cfg:?}");
-    assert!(!dump.contains("admin-token-0123456789"), "admin token leaked");
+    assert!(
+        !dump.contains("admin-token-0123456789"),
+        "admin token leaked"
+    );
     assert!(!dump.contains("kkkkkkkk"), "hs256 key leaked");
     assert!(!dump.contains("EXAMPLEKEY"), "aws secret leaked");
     assert!(dump.contains("[redacted]"));
@@ -164,9 +167,15 @@ fn every_problem_is_reported_at_once() {
     let dir = project();
     let text = CANONICAL
         .replace("max_steps = 8", "max_steps = 8\nmax_stepz = 3")
-        .replace("requests_per_minute = 60\nburst = 5\n", "requests_per_minute = 60\nburst = 0\n")
+        .replace(
+            "requests_per_minute = 60\nburst = 5\n",
+            "requests_per_minute = 60\nburst = 0\n",
+        )
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"nowhere\"")
-        .replace("egress = [\"api.internal:443\"]", "egress = [\"api.internal:99999\"]")
+        .replace(
+            "egress = [\"api.internal:443\"]",
+            "egress = [\"api.internal:99999\"]",
+        )
         .replace("[judge]", "[judge]\nmodel = 5")
         + "\n[telemetry]\nx = 1\n";
     let found = problems(&text, dir.path());
@@ -181,16 +190,26 @@ fn every_problem_is_reported_at_once() {
     ] {
         assert!(keys.contains(&expected), "missing {expected} in {found:#?}");
     }
-    assert!(found.iter().any(|p| p.contains("unknown field `max_stepz`")), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("unknown field `max_stepz`")),
+        "{found:#?}"
+    );
 }
 
 #[test]
 fn unknown_keys_are_rejected_in_nested_tables() {
     let dir = project();
-    let text = CANONICAL.replace("[[auth.keys]]\nkind", "[[auth.keys]]\nalgorithm = \"x\"\nkind");
+    let text = CANONICAL.replace(
+        "[[auth.keys]]\nkind",
+        "[[auth.keys]]\nalgorithm = \"x\"\nkind",
+    );
     let found = problems(&text, dir.path());
     assert!(
-        found.iter().any(|p| p.starts_with("auth.keys[0]") && p.contains("unknown field `algorithm`")),
+        found
+            .iter()
+            .any(|p| p.starts_with("auth.keys[0]") && p.contains("unknown field `algorithm`")),
         "{found:#?}"
     );
 }
@@ -202,9 +221,15 @@ fn missing_env_and_files_are_precise() {
     let found = load_str(&text, &dir.path().join("warden.toml"), &BTreeMap::new())
         .unwrap_err()
         .problems;
-    assert!(found.iter().any(|p| p.key == "admin.token_file" && p.message.contains("missing.token")), "{found:#?}");
     assert!(
-        found.iter().any(|p| p.key == "auth.aws_keys[0].secret_env" && p.message.contains("WARDEN_AWS_SECRET_ACME")),
+        found
+            .iter()
+            .any(|p| p.key == "admin.token_file" && p.message.contains("missing.token")),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|p| p.key == "auth.aws_keys[0].secret_env"
+            && p.message.contains("WARDEN_AWS_SECRET_ACME")),
         "{found:#?}"
     );
 }
@@ -213,7 +238,10 @@ fn missing_env_and_files_are_precise() {
 fn version_is_required_and_checked() {
     let dir = project();
     let found = problems(&CANONICAL.replace("version = 1", "version = 2"), dir.path());
-    assert!(found[0].starts_with("version: unsupported version `2`"), "{found:?}");
+    assert!(
+        found[0].starts_with("version: unsupported version `2`"),
+        "{found:?}"
+    );
     let found = problems(&CANONICAL.replace("version = 1", ""), dir.path());
     assert!(found[0].starts_with("version: missing"), "{found:?}");
 }
@@ -231,10 +259,23 @@ fn dangling_references_are_errors() {
     let dir = project();
     let text = CANONICAL
         .replace("guardrail = \"support\"", "guardrail = \"nope\"")
-        .replace("action_groups = [\"orders\"]", "action_groups = [\"orders\", \"payments\"]");
+        .replace(
+            "action_groups = [\"orders\"]",
+            "action_groups = [\"orders\", \"payments\"]",
+        );
     let found = problems(&text, dir.path());
-    assert!(found.iter().any(|p| p.starts_with("agents.support.guardrail")), "{found:#?}");
-    assert!(found.iter().any(|p| p.starts_with("agents.support.action_groups[1]")), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("agents.support.guardrail")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("agents.support.action_groups[1]")),
+        "{found:#?}"
+    );
 }
 
 #[test]
@@ -243,8 +284,14 @@ fn weak_credentials_are_refused() {
     std::fs::write(dir.path().join("secrets/jwt-hs256.key"), "short").unwrap();
     std::fs::write(dir.path().join("secrets/admin.token"), "admin").unwrap();
     let found = problems(CANONICAL, dir.path());
-    assert!(found.iter().any(|p| p.contains("at least 32 bytes")), "{found:#?}");
-    assert!(found.iter().any(|p| p.contains("at least 16 characters")), "{found:#?}");
+    assert!(
+        found.iter().any(|p| p.contains("at least 32 bytes")),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|p| p.contains("at least 16 characters")),
+        "{found:#?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,1214 @@
+//! Pattern scanner for PII, secrets and custom regexes: candidate regexes over the normalised
+//! text, then validators (checksums, numbering plans, context cues) on each candidate.
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use regex::{Regex, RegexBuilder};
+
+use crate::types::{PiiType, SecretKind};
+use crate::validate;
+
+/// What a raw pattern hit is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HitKind {
+    Pii(PiiType),
+    Secret(SecretKind),
+    Custom(usize),
+}
+
+/// A candidate that passed validation; span in normalised-text bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Hit {
+    pub kind: HitKind,
+    pub start: usize,
+    pub end: usize,
+    pub confidence: f32,
+    pub detail: Option<&'static str>,
+}
+
+/// Which detector a regex feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Det {
+    Email,
+    Url,
+    Ipv4,
+    Ipv6,
+    Mac,
+    /// One pass for digit runs feeding Card, SsnItin, Sin and Nhs.
+    DigitRun,
+    Card,
+    SsnItin,
+    Phone,
+    Nhs,
+    Sin,
+    CaHealth,
+    Routing,
+    BankAccount,
+    Utr,
+    Passport,
+    DriverId,
+    Nino,
+    Swift,
+    Iban,
+    Vin,
+    AwsAccess,
+    AwsSecret,
+    Age,
+    Dob,
+    Cvv,
+    Expiry,
+    Pin,
+    Password,
+    Username,
+    Plate,
+    NameWord,
+    NameTitle,
+    Address,
+    PrivateKey,
+    Jwt,
+    Github,
+    Gitlab,
+    Slack,
+    Stripe,
+    Google,
+    GenericSecret,
+}
+
+impl Det {
+    fn pii_types(self) -> &'static [PiiType] {
+        use PiiType as P;
+        match self {
+            Det::Email => &[P::Email],
+            Det::Url => &[P::Url],
+            Det::Ipv4 | Det::Ipv6 => &[P::IpAddress],
+            Det::Mac => &[P::MacAddress],
+            Det::DigitRun => &[
+                P::CreditDebitCardNumber,
+                P::UsSocialSecurityNumber,
+                P::UsIndividualTaxIdentificationNumber,
+                P::CaSocialInsuranceNumber,
+                P::UkNationalHealthServiceNumber,
+            ],
+            Det::Card => &[P::CreditDebitCardNumber],
+            Det::SsnItin => &[
+                P::UsSocialSecurityNumber,
+                P::UsIndividualTaxIdentificationNumber,
+            ],
+            Det::Phone => &[P::Phone],
+            Det::Nhs => &[P::UkNationalHealthServiceNumber],
+            Det::Sin => &[P::CaSocialInsuranceNumber],
+            Det::CaHealth => &[P::CaHealthNumber],
+            Det::Routing => &[P::UsBankRoutingNumber],
+            Det::BankAccount => &[P::UsBankAccountNumber],
+            Det::Utr => &[P::UkUniqueTaxpayerReferenceNumber],
+            Det::Passport => &[P::UsPassportNumber],
+            Det::DriverId => &[P::DriverId],
+            Det::Nino => &[P::UkNationalInsuranceNumber],
+            Det::Swift => &[P::SwiftCode],
+            Det::Iban => &[P::InternationalBankAccountNumber],
+            Det::Vin => &[P::VehicleIdentificationNumber],
+            Det::AwsAccess => &[P::AwsAccessKey],
+            Det::AwsSecret => &[P::AwsSecretKey],
+            Det::Age | Det::Dob => &[P::Age],
+            Det::Cvv => &[P::CreditDebitCardCvv],
+            Det::Expiry => &[P::CreditDebitCardExpiry],
+            Det::Pin => &[P::Pin],
+            Det::Password => &[P::Password],
+            Det::Username => &[P::Username],
+            Det::Plate => &[P::LicensePlate],
+            Det::NameWord | Det::NameTitle => &[P::Name],
+            Det::Address => &[P::Address],
+            _ => &[],
+        }
+    }
+
+    /// Cue words that must occur near a candidate; the regex then runs only in windows around
+    /// the cues found by one Aho-Corasick pass instead of over the whole text.
+    fn cues(self) -> Option<&'static [&'static str]> {
+        Some(match self {
+            Det::Age => &["year", "yr", "age", "y/o", " yo"],
+            Det::Dob => &["dob", "d.o.b", "birth", "born"],
+            Det::Cvv => &[
+                "cvv",
+                "cvc",
+                "cid",
+                "csc",
+                "security code",
+                "card verification",
+            ],
+            Det::Expiry => &["exp", "valid thru", "valid through", "valid until"],
+            Det::Pin => &["pin"],
+            Det::Password => &["password", "passwd", "pwd", "passcode", "passphrase"],
+            Det::Username => &[
+                "username",
+                "user name",
+                "userid",
+                "user id",
+                "login",
+                "handle",
+            ],
+            Det::Plate => &[
+                "plate",
+                "registration",
+                "reg no",
+                "reg number",
+                "reg.",
+                "tag number",
+            ],
+            Det::GenericSecret => &[
+                "key",
+                "secret",
+                "token",
+                "bearer",
+                "passw",
+                "passwd",
+                "credential",
+            ],
+            Det::AwsSecret => &["aws", "secret"],
+            Det::CaHealth => &[
+                "health card",
+                "health number",
+                "health insurance",
+                "ohip",
+                "phn",
+                "ramq",
+                "carte sant",
+                "care card",
+            ],
+            Det::Routing => &["routing", "aba", "rtn", "transit number"],
+            Det::BankAccount => &[
+                "account number",
+                "account no",
+                "account #",
+                "acct",
+                "bank account",
+                "checking account",
+                "savings account",
+                "a/c",
+            ],
+            Det::Utr => &["utr", "unique taxpayer", "tax reference", "self assessment"],
+            Det::Passport => &["passport"],
+            Det::DriverId => &[
+                "driver",
+                "driving licen",
+                "dl#",
+                "dl no",
+                "dl number",
+                "licence n",
+                "license n",
+            ],
+            Det::Swift => &["swift", "bic", "bank", "wire", "transfer", "iban"],
+            _ => return None,
+        })
+    }
+
+    fn is_secret(self) -> bool {
+        matches!(
+            self,
+            Det::PrivateKey
+                | Det::Jwt
+                | Det::Github
+                | Det::Gitlab
+                | Det::Slack
+                | Det::Stripe
+                | Det::Google
+                | Det::GenericSecret
+        )
+    }
+}
+
+const MONTHS: &str = "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?";
+
+/// Candidate regexes. `\d` is rewritten to `[0-9]` and `\b` to the ASCII word boundary.
+fn pattern_table() -> Vec<(Det, String)> {
+    let mut v: Vec<(Det, String)> = vec![
+        (Det::Email, r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b".into()),
+        (Det::Url, r#"(?i)\b(?:https?|ftp)://[^\s<>"'`{}|\\^]{3,2048}|\bwww\.[a-z0-9-]+(?:\.[a-z0-9-]+)+[^\s<>"'`{}|\\^]{0,2048}"#.into()),
+        (Det::Ipv4, r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b".into()),
+        (Det::Ipv6, r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}".into()),
+        (Det::Mac, r"\b[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}\b|\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}\b|\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b".into()),
+        (Det::DigitRun, r"\b\d(?:[ -]?\d){8,18}\b".into()),
+        (Det::Phone, r"(?:\+\d{1,3}[ .-]?|\b00\d{1,3}[ .-]?)?(?:\(\d{1,5}\)|\b\d{1,5})(?:[ .-]{1,2}\(?\d{1,8}\)?){0,6}\b".into()),
+
+        (Det::CaHealth, r"\b(?:\d{4}[ -]?\d{3}[ -]?\d{3}(?:[ -]?[A-Z]{2})?|[A-Z]{4} ?\d{4} ?\d{4})\b".into()),
+        (Det::Routing, r"\b\d{9}\b".into()),
+        (Det::BankAccount, r"\b\d{8,17}\b".into()),
+        (Det::Utr, r"\b\d{5} ?\d{5}\b".into()),
+        (Det::Passport, r"\b(?:[A-Z]\d{8}|\d{9})\b".into()),
+        (Det::DriverId, r"\b[A-Z]{0,3}\d[0-9A-Z-]{4,16}\b".into()),
+        (Det::Nino, r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b".into()),
+        (Det::Swift, r"\b[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?\b".into()),
+        (Det::Iban, r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b".into()),
+        (Det::Vin, r"\b[A-HJ-NPR-Z0-9]{17}\b".into()),
+        (Det::AwsAccess, r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b".into()),
+        (Det::AwsSecret, r"[A-Za-z0-9/+]{40}".into()),
+        (Det::Age, r"(?i)\b(\d{1,3}[ -](?:years?|yrs?)[ -]old)\b|\b(?:age|aged)[: ]{1,3}(\d{1,3})\b|\b(\d{1,3} ?y/o)\b".into()),
+        (Det::Dob, format!(r"(?i)\b(?:dob|d\.o\.b\.?|date of birth|birth ?date|birthday|born(?: on)?)\b[^0-9a-z\n]{{0,4}}(?:is |was )?(\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}})|\d{{4}}-\d{{2}}-\d{{2}}|{MONTHS} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)? {MONTHS},? \d{{4}})\b")),
+        (Det::Cvv, r"(?i)\b(?:cvv2?|cvc2?|cid|csc|security code|card verification (?:value|code))\b[^0-9\n]{0,12}(\d{3,4})\b".into()),
+        (Det::Expiry, r"(?i)\b(?:exp(?:iry|iration|ires)?(?: date)?|valid (?:thru|through|until))\b[^0-9\n]{0,12}((?:0[1-9]|1[0-2]) ?/ ?(?:20\d{2}|\d{2}))\b".into()),
+        (Det::Pin, r"(?i)\bpin(?: code| number| no\.?)?\b[^0-9a-z\n]{0,6}(?:is )?(\d{4,8})\b".into()),
+        (Det::Password, r#"(?i)\b(?:password|passwd|pwd|passcode|passphrase)\b["']?\s{0,3}(?:is\s{0,3}:?|:|=|was)\s{0,3}(["']?)([^\s"'<>]{4,64})"#.into()),
+        (Det::Username, r#"(?i)\b(?:username|user name|user ?id|login|handle)\b["']?\s{0,3}(?:is\s{0,3}:?|:|=)\s{0,3}["']?@?([A-Za-z0-9][A-Za-z0-9._-]{2,31})"#.into()),
+        (Det::Plate, r"(?i)\b(?:licen[cs]e plate(?: number| no\.?)?|plate(?: number| no\.?)?|registration(?: number| no\.?)|reg(?:istration)? (?:no|number)\.?|tag number)\b[^A-Za-z0-9\n]{0,6}(?:is )?(?-i:([A-Z0-9]{1,4}[ -]?[A-Z0-9]{1,4}(?:[ -]?[A-Z0-9]{1,3})?))\b".into()),
+        (Det::NameWord, r"\b[A-Z][a-z]{1,20}(?:[-'][A-Z][a-z]+)?\b".into()),
+        (Det::NameTitle, r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam)\.? ([A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)\b".into()),
+        (Det::Address, r"\b\d{1,6}(?: [A-Z][a-z]+\.?| \d{1,3}(?:st|nd|rd|th)){1,4} (?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Close|Crescent|Cres)\b\.?(?:,? (?:Apt|Apartment|Suite|Ste|Unit|#)\.? ?[A-Za-z0-9-]+)?(?:, [A-Z][a-z]+(?: [A-Z][a-z]+){0,2})?(?:,? [A-Z]{2}(?: \d{5}(?:-\d{4})?)?\b)?|\bP\.? ?O\.? Box \d{1,6}\b".into()),
+        (Det::PrivateKey, r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-\d".into()),
+        (Det::Jwt, r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{0,1024}".into()),
+        (Det::Github, r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{60,255})\b".into()),
+        (Det::Gitlab, r"\bgl(?:pat|dt|rt|ptt|cbt)-[A-Za-z0-9_-]{20,64}".into()),
+        (Det::Slack, r"\bxox[abposre]-[A-Za-z0-9-]{10,250}|https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{20,200}".into()),
+        (Det::Stripe, r"\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}|whsec_[A-Za-z0-9]{24,64})\b".into()),
+        (Det::Google, r"\bAIza[0-9A-Za-z_-]{35}".into()),
+        (Det::GenericSecret, r#"(?i)\b(?:api[_-]?key|apikey|api[_-]?secret|secret[_-]?key|client[_-]?secret|secret|access[_-]?token|auth[_-]?token|refresh[_-]?token|bearer|token|private[_-]?key|passwd|password|credentials?)\b["']?\s{0,3}(?:[:=]|=>|:=|\bis\b)?\s{0,3}["']?([A-Za-z0-9/+_.~=$!@#%^&*-]{12,256})"#.into()),
+    ];
+    for (_, p) in &mut v {
+        *p = p.replace(r"\d", "[0-9]").replace(r"\b", r"(?-u:\b)");
+    }
+    v
+}
+
+/// The built-in candidate patterns as `(detector, regex)` strings (for profiling tools).
+#[doc(hidden)]
+#[must_use]
+pub fn builtin_pattern_sources() -> Vec<(String, String)> {
+    pattern_table()
+        .into_iter()
+        .map(|(d, p)| (format!("{d:?}"), p))
+        .collect()
+}
+
+#[derive(Debug)]
+struct Compiled {
+    det: Det,
+    re: Regex,
+    /// Index range of this pattern's cue words in the cue automaton, when gated.
+    cues: Option<std::ops::Range<usize>>,
+}
+
+/// Bytes before a cue and after it that a gated regex searches.
+const CUE_BEFORE: usize = 16;
+const CUE_AFTER: usize = 110;
+
+/// A custom regex from config.
+#[derive(Debug)]
+pub(crate) struct CustomRegex {
+    pub re: Regex,
+}
+
+/// Compiled PII + secret + custom-regex scanner.
+#[derive(Debug)]
+pub(crate) struct PatternScanner {
+    compiled: Vec<Compiled>,
+    cue_ac: Option<aho_corasick::AhoCorasick>,
+    enabled_pii: HashSet<PiiType>,
+    secrets: bool,
+    min_entropy: f32,
+    pub custom: Vec<CustomRegex>,
+}
+
+impl PatternScanner {
+    /// Builds the scanner for the enabled PII types, secrets and custom regexes.
+    pub fn new(
+        enabled_pii: HashSet<PiiType>,
+        secrets: bool,
+        min_entropy: f32,
+        custom: Vec<CustomRegex>,
+    ) -> Self {
+        let mut compiled = Vec::new();
+        let mut cue_words: Vec<&'static str> = Vec::new();
+        for (det, pat) in pattern_table() {
+            let wanted = if det.is_secret() {
+                secrets
+            } else {
+                det.pii_types().iter().any(|t| enabled_pii.contains(t))
+            };
+            if !wanted {
+                continue;
+            }
+            // Built-in patterns are tested; a failure here is a programming error that the
+            // unit tests catch, so skip rather than panic at runtime.
+            if let Ok(re) = RegexBuilder::new(&pat).size_limit(16 << 20).build() {
+                let cues = det.cues().map(|c| {
+                    let start = cue_words.len();
+                    cue_words.extend_from_slice(c);
+                    start..cue_words.len()
+                });
+                compiled.push(Compiled { det, re, cues });
+            } else {
+                debug_assert!(false, "built-in pattern failed to compile: {pat}");
+            }
+        }
+        let cue_ac = (!cue_words.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(&cue_words)
+                    .ok()
+            })
+            .flatten();
+        PatternScanner {
+            compiled,
+            cue_ac,
+            enabled_pii,
+            secrets,
+            min_entropy,
+            custom,
+        }
+    }
+
+    /// True when the scanner has nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.compiled.is_empty() && self.custom.is_empty()
+    }
+
+    /// Scans normalised text; `lower` is its ASCII-lower-cased copy (same byte offsets).
+    pub fn scan(&self, text: &str, lower: &str, out: &mut Vec<Hit>) {
+        let cx = Cx { text, lower };
+        let mut pii_hits: Vec<Hit> = Vec::new();
+        // One pass for every cue word; gated regexes then search only near their cues.
+        let cue_hits: Vec<(usize, usize, usize)> = match &self.cue_ac {
+            Some(ac) => ac
+                .find_overlapping_iter(lower)
+                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                .collect(),
+            None => Vec::new(),
+        };
+        for c in &self.compiled {
+            if c.det == Det::NameWord {
+                self.names(&cx, &c.re, &mut pii_hits);
+                continue;
+            }
+            let windows: Vec<(usize, usize)> = match &c.cues {
+                None => vec![(0, text.len())],
+                Some(r) => {
+                    let mut w: Vec<(usize, usize)> = Vec::new();
+                    for &(p, s, e) in &cue_hits {
+                        if !r.contains(&p) {
+                            continue;
+                        }
+                        let ws = floor_boundary(text, s.saturating_sub(CUE_BEFORE));
+                        let we = ceil_boundary(text, e + CUE_AFTER);
+                        match w.last_mut() {
+                            Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+                            _ => w.push((ws, we)),
+                        }
+                    }
+                    w
+                }
+            };
+            for (ws, we) in windows {
+                let Some(hay) = text.get(ws..we) else {
+                    continue;
+                };
+                self.run(&cx, c, hay, ws, &mut pii_hits, out);
+            }
+        }
+        resolve_overlaps(&mut pii_hits);
+        out.extend(pii_hits);
+        self.custom_scan(text, out);
+    }
+
+    fn run(
+        &self,
+        cx: &Cx<'_>,
+        c: &Compiled,
+        hay: &str,
+        base: usize,
+        pii_hits: &mut Vec<Hit>,
+        out: &mut Vec<Hit>,
+    ) {
+        {
+            for caps in c.re.captures_iter(hay) {
+                let Some(m0) = caps.get(0) else { continue };
+                if m0.is_empty() {
+                    continue;
+                }
+                // The value is the last participating capture group, or the whole match.
+                let m = (1..caps.len())
+                    .rev()
+                    .find_map(|i| caps.get(i))
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or(m0);
+                if let Some(hit) = self.check(cx, c.det, base + m.start(), base + m.end(), &caps) {
+                    if matches!(hit.kind, HitKind::Pii(_)) {
+                        pii_hits.push(hit);
+                    } else {
+                        out.push(hit);
+                    }
+                }
+            }
+        }
+    }
+
+    fn custom_scan(&self, text: &str, out: &mut Vec<Hit>) {
+        for (i, c) in self.custom.iter().enumerate() {
+            for m in c.re.find_iter(text) {
+                if !m.is_empty() {
+                    out.push(Hit {
+                        kind: HitKind::Custom(i),
+                        start: m.start(),
+                        end: m.end(),
+                        confidence: 1.0,
+                        detail: None,
+                    });
+                }
+            }
+        }
+    }
+
+    fn pii(&self, t: PiiType, start: usize, end: usize, conf: f32) -> Option<Hit> {
+        self.enabled_pii.contains(&t).then_some(Hit {
+            kind: HitKind::Pii(t),
+            start,
+            end,
+            confidence: conf,
+            detail: None,
+        })
+    }
+
+    fn secret(&self, k: SecretKind, start: usize, end: usize, conf: f32) -> Option<Hit> {
+        self.secrets.then_some(Hit {
+            kind: HitKind::Secret(k),
+            start,
+            end,
+            confidence: conf,
+            detail: None,
+        })
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn check(
+        &self,
+        cx: &Cx<'_>,
+        det: Det,
+        start: usize,
+        end: usize,
+        caps: &regex::Captures<'_>,
+    ) -> Option<Hit> {
+        use PiiType as P;
+        let s = cx.text.get(start..end)?;
+        match det {
+            Det::DigitRun => {
+                let mut best: Option<Hit> = None;
+                for sub in [Det::Card, Det::SsnItin, Det::Sin, Det::Nhs] {
+                    if let Some(h) = self.check(cx, sub, start, end, caps) {
+                        if best.as_ref().is_none_or(|b| h.confidence > b.confidence) {
+                            best = Some(h);
+                        }
+                    }
+                }
+                best
+            }
+            Det::Email => {
+                let (local, _domain) = s.split_once('@')?;
+                if local.ends_with('.') || s.contains("..") {
+                    return None;
+                }
+                self.pii(P::Email, start, end, 0.95)
+            }
+            Det::Url => {
+                let trimmed = trim_url(s);
+                let host = trimmed
+                    .split_once("://")
+                    .map_or(trimmed, |(_, r)| r)
+                    .split(['/', '?', '#', ':'])
+                    .next()
+                    .unwrap_or("");
+                if host.len() < 3 || !host.contains('.') && !host.eq_ignore_ascii_case("localhost")
+                {
+                    return None;
+                }
+                self.pii(P::Url, start, start + trimmed.len(), 0.9)
+            }
+            Det::Ipv4 => {
+                if !isolated(cx.text, start, end) || version_cue(cx.lower, start) {
+                    return None;
+                }
+                if s.split('.').any(|o| o.len() > 1 && o.starts_with('0')) {
+                    return None;
+                }
+                s.parse::<Ipv4Addr>().ok()?;
+                self.pii(P::IpAddress, start, end, 0.9)
+            }
+            Det::Ipv6 => {
+                let b = cx.text.as_bytes();
+                let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
+                let after = b.get(end).copied();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b':' || c == b'.')
+                    || after.is_some_and(|c| c.is_ascii_alphanumeric() || c == b':')
+                {
+                    return None;
+                }
+                s.parse::<Ipv6Addr>().ok()?;
+                let groups = s.split(':').filter(|g| !g.is_empty()).count();
+                let lower = s.to_ascii_lowercase();
+                if groups >= 3 || lower == "::1" || lower.starts_with("fe80::") {
+                    self.pii(P::IpAddress, start, end, 0.9)
+                } else {
+                    None
+                }
+            }
+            Det::Mac => {
+                if !isolated(cx.text, start, end) {
+                    return None;
+                }
+                self.pii(P::MacAddress, start, end, 0.9)
+            }
+            Det::Card => {
+                if !isolated(cx.text, start, end) || !validate::card_number(s) {
+                    return None;
+                }
+                self.pii(P::CreditDebitCardNumber, start, end, 0.95)
+            }
+            Det::SsnItin => {
+                if !isolated(cx.text, start, end) || !grouped(s, &[3, 2, 4]) {
+                    return None;
+                }
+                let formatted = s.len() > 9;
+                let cue = cue_before(
+                    cx.lower,
+                    start,
+                    48,
+                    &[
+                        "ssn",
+                        "social security",
+                        "social sec",
+                        "itin",
+                        "taxpayer id",
+                        "tin",
+                    ],
+                );
+                if !formatted && !cue {
+                    return None;
+                }
+                let conf = if cue { 0.95 } else { 0.85 };
+                if validate::itin(s) {
+                    return self.pii(P::UsIndividualTaxIdentificationNumber, start, end, conf);
+                }
+                if validate::ssn(s) {
+                    return self.pii(P::UsSocialSecurityNumber, start, end, conf);
+                }
+                None
+            }
+            Det::Phone => self.phone(cx, s, start, end),
+            Det::Nhs => {
+                if !isolated(cx.text, start, end) || !grouped(s, &[3, 3, 4]) || !validate::nhs(s) {
+                    return None;
+                }
+                let cue = cue_before(cx.lower, start, 48, &["nhs", "health service"]);
+                if cue {
+                    self.pii(P::UkNationalHealthServiceNumber, start, end, 0.95)
+                } else if s.contains(' ') {
+                    self.pii(P::UkNationalHealthServiceNumber, start, end, 0.6)
+                } else {
+                    None
+                }
+            }
+            Det::Sin => {
+                if !isolated(cx.text, start, end) || !grouped(s, &[3, 3, 3]) || !validate::ca_sin(s)
+                {
+                    return None;
+                }
+                let cue = cue_before(cx.lower, start, 48, &["sin", "social insurance"]);
+                if cue {
+                    self.pii(P::CaSocialInsuranceNumber, start, end, 0.95)
+                } else if s.len() > 9 {
+                    self.pii(P::CaSocialInsuranceNumber, start, end, 0.5)
+                } else {
+                    None
+                }
+            }
+            Det::CaHealth => {
+                if !isolated(cx.text, start, end) {
+                    return None;
+                }
+                cue_before(
+                    cx.lower,
+                    start,
+                    48,
+                    &[
+                        "health card",
+                        "health number",
+                        "health insurance",
+                        "ohip",
+                        "phn",
+                        "ramq",
+                        "carte sant",
+                        "care card",
+                    ],
+                )
+                .then(|| self.pii(P::CaHealthNumber, start, end, 0.85))?
+            }
+            Det::Routing => {
+                if !isolated(cx.text, start, end) || !validate::aba_routing(s) {
+                    return None;
+                }
+                cue_before(
+                    cx.lower,
+                    start,
+                    48,
+                    &["routing", "aba", "rtn", "transit number"],
+                )
+                .then(|| self.pii(P::UsBankRoutingNumber, start, end, 0.9))?
+            }
+            Det::BankAccount => {
+                if !isolated(cx.text, start, end) {
+                    return None;
+                }
+                cue_before(
+                    cx.lower,
+                    start,
+                    40,
+                    &[
+                        "account number",
+                        "account no",
+                        "account #",
+                        "acct",
+                        "bank account",
+                        "checking account",
+                        "savings account",
+                        "a/c",
+                    ],
+                )
+                .then(|| self.pii(P::UsBankAccountNumber, start, end, 0.7))?
+            }
+            Det::Utr => {
+                if !isolated(cx.text, start, end) {
+                    return None;
+                }
+                cue_before(
+                    cx.lower,
+                    start,
+                    48,
+                    &["utr", "unique taxpayer", "tax reference", "self assessment"],
+                )
+                .then(|| self.pii(P::UkUniqueTaxpayerReferenceNumber, start, end, 0.85))?
+            }
+            Det::Passport => cue_before(cx.lower, start, 48, &["passport"])
+                .then(|| self.pii(P::UsPassportNumber, start, end, 0.85))?,
+            Det::DriverId => {
+                if s.bytes().filter(u8::is_ascii_digit).count() < 4 {
+                    return None;
+                }
+                cue_before(
+                    cx.lower,
+                    start,
+                    40,
+                    &[
+                        "driver's licen",
+                        "drivers licen",
+                        "driver licen",
+                        "driving licen",
+                        "driver id",
+                        "dl#",
+                        "dl no",
+                        "dl number",
+                        "licence number",
+                        "license number",
+                        "licence no",
+                        "license no",
+                    ],
+                )
+                .then(|| self.pii(P::DriverId, start, end, 0.8))?
+            }
+            Det::Nino => validate::uk_nino(s)
+                .then(|| self.pii(P::UkNationalInsuranceNumber, start, end, 0.9))?,
+            Det::Swift => {
+                let cue = cue_before(
+                    cx.lower,
+                    start,
+                    60,
+                    &["swift", "bic", "bank", "wire", "transfer", "iban"],
+                );
+                (cue && validate::swift(s, false))
+                    .then(|| self.pii(P::SwiftCode, start, end, 0.85))?
+            }
+            Det::Iban => {
+                let mut e = end;
+                loop {
+                    let cand = cx.text.get(start..e)?;
+                    if validate::iban(cand) {
+                        return self.pii(P::InternationalBankAccountNumber, start, e, 0.95);
+                    }
+                    let cut = cand.rfind(' ')?;
+                    if cut < 15 {
+                        return None;
+                    }
+                    e = start + cut;
+                }
+            }
+            Det::Vin => {
+                if validate::vin(s) {
+                    self.pii(P::VehicleIdentificationNumber, start, end, 0.9)
+                } else if cue_before(cx.lower, start, 40, &["vin", "vehicle identification"])
+                    && s.bytes().any(|b| b.is_ascii_digit())
+                    && s.bytes().any(|b| b.is_ascii_uppercase())
+                {
+                    self.pii(P::VehicleIdentificationNumber, start, end, 0.6)
+                } else {
+                    None
+                }
+            }
+            Det::AwsAccess => self.pii(P::AwsAccessKey, start, end, 0.95),
+            Det::AwsSecret => {
+                let b = cx.text.as_bytes();
+                let is_b64 =
+                    |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+' || c == b'=';
+                if start
+                    .checked_sub(1)
+                    .and_then(|i| b.get(i))
+                    .is_some_and(|&c| is_b64(c))
+                    || b.get(end).is_some_and(|&c| is_b64(c))
+                {
+                    return None;
+                }
+                let has_upper = s.bytes().any(|c| c.is_ascii_uppercase());
+                let has_lower = s.bytes().any(|c| c.is_ascii_lowercase());
+                if !(has_upper && has_lower) || validate::entropy(s) < 3.5 {
+                    return None;
+                }
+                cue_before(cx.lower, start, 80, &["aws", "secret"])
+                    .then(|| self.pii(P::AwsSecretKey, start, end, 0.85))?
+            }
+            Det::Age => {
+                let n: u32 = s
+                    .bytes()
+                    .take_while(u8::is_ascii_digit)
+                    .fold(0, |a, d| a * 10 + u32::from(d - b'0'));
+                (n > 0 && n <= 125).then(|| self.pii(P::Age, start, end, 0.8))?
+            }
+            Det::Dob => {
+                let mut h = self.pii(P::Age, start, end, 0.85)?;
+                h.detail = Some("date_of_birth");
+                Some(h)
+            }
+            Det::Cvv => self.pii(P::CreditDebitCardCvv, start, end, 0.85),
+            Det::Expiry => self.pii(P::CreditDebitCardExpiry, start, end, 0.85),
+            Det::Pin => self.pii(P::Pin, start, end, 0.8),
+            Det::Password => {
+                let quoted = caps.get(1).is_some_and(|q| !q.is_empty());
+                let v = s.trim_end_matches(['.', ',', ';', ')', '!', '?']);
+                if v.len() < 4 {
+                    return None;
+                }
+                let classes = char_classes(v);
+                let lowered = v.to_ascii_lowercase();
+                const NOT_PASSWORDS: &[&str] = &[
+                    "reset",
+                    "changed",
+                    "incorrect",
+                    "required",
+                    "expired",
+                    "wrong",
+                    "invalid",
+                    "the",
+                    "your",
+                    "my",
+                    "not",
+                    "correct",
+                    "strong",
+                    "weak",
+                    "forgotten",
+                    "updated",
+                    "missing",
+                    "protected",
+                    "needed",
+                ];
+                if NOT_PASSWORDS.contains(&lowered.as_str()) || (!quoted && classes < 2) {
+                    return None;
+                }
+                self.pii(P::Password, start, start + v.len(), 0.8)
+            }
+            Det::Username => {
+                let v = s.trim_end_matches(['.', '-', '_']);
+                const NOT_USERNAMES: &[&str] = &["the", "your", "required", "not", "incorrect"];
+                if v.len() < 3 || NOT_USERNAMES.contains(&v.to_ascii_lowercase().as_str()) {
+                    return None;
+                }
+                self.pii(P::Username, start, start + v.len(), 0.8)
+            }
+            Det::Plate => {
+                let has_digit = s.bytes().any(|b| b.is_ascii_digit());
+                let has_alpha = s.bytes().any(|b| b.is_ascii_uppercase());
+                (has_digit && has_alpha && s.len() >= 4)
+                    .then(|| self.pii(P::LicensePlate, start, end, 0.8))?
+            }
+            Det::NameTitle => self.pii(P::Name, start, end, 0.85),
+            Det::NameWord => None,
+            Det::Address => self.pii(P::Address, start, end, 0.75),
+            Det::PrivateKey => {
+                let rest = cx.text.get(end..)?;
+                let stop = rest.find("-----END").map_or_else(
+                    || {
+                        // No END line: take the base64 body up to a blank line or 8 KiB.
+                        let lim = floor_boundary(rest, rest.len().min(8192));
+                        rest.get(..lim).and_then(|r| r.find("\n\n")).unwrap_or(lim)
+                    },
+                    |i| {
+                        let after = &rest[i + 8..];
+                        let close = after.find("-----").map_or(after.len(), |j| j + 5);
+                        i + 8 + close
+                    },
+                );
+                self.secret(SecretKind::PrivateKey, start, end + stop, 0.99)
+            }
+            Det::Jwt => {
+                let header = s.split('.').next()?;
+                let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(header.trim_end_matches('='))
+                    .ok()?;
+                let h = String::from_utf8(decoded).ok()?;
+                h.contains("\"alg\"")
+                    .then(|| self.secret(SecretKind::Jwt, start, end, 0.95))?
+            }
+            Det::Github => self.secret(SecretKind::GithubToken, start, end, 0.97),
+            Det::Gitlab => self.secret(SecretKind::GitlabToken, start, end, 0.95),
+            Det::Slack => self.secret(SecretKind::SlackToken, start, end, 0.95),
+            Det::Stripe => self.secret(SecretKind::StripeKey, start, end, 0.95),
+            Det::Google => self.secret(SecretKind::GoogleApiKey, start, end, 0.95),
+            Det::GenericSecret => {
+                let v = s.trim_end_matches(['.', ',', ';']);
+                if v.len() < 12
+                    || char_classes(v) < 2
+                    || !v.bytes().any(|b| b.is_ascii_digit())
+                    || validate::entropy(v) < self.min_entropy
+                {
+                    return None;
+                }
+                self.secret(SecretKind::GenericSecret, start, start + v.len(), 0.7)
+            }
+        }
+    }
+
+    fn phone(&self, cx: &Cx<'_>, s: &str, start: usize, end: usize) -> Option<Hit> {
+        if !self.enabled_pii.contains(&PiiType::Phone) || !isolated(cx.text, start, end) {
+            return None;
+        }
+        let d = validate::digits(s);
+        if d.len() < 7 || d.len() > 15 {
+            return None;
+        }
+        if !validate::consistent_separators(
+            &s.trim_start_matches('+')
+                .replace(['(', ')'], " ")
+                .replace("  ", " "),
+            b" .-",
+        ) && !s.contains('(')
+        {
+            return None;
+        }
+        let groups: Vec<usize> = s
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|g| !g.is_empty())
+            .map(str::len)
+            .collect();
+        let cue = || {
+            cue_before(
+                cx.lower,
+                start,
+                40,
+                &[
+                    "phone", "tel", "mobile", "cell", "call", "fax", "whatsapp", "sms", "text me",
+                    "contact", "reach me", "number",
+                ],
+            )
+        };
+        let conf = if s.starts_with('+') {
+            if !validate::international_phone(&d) || groups.len() == 1 && d.len() > 12 {
+                return None;
+            }
+            0.9
+        } else if s.starts_with("00") {
+            if !validate::international_phone(d.get(2..)?) || groups.len() < 2 {
+                return None;
+            }
+            if cue() {
+                0.8
+            } else {
+                0.6
+            }
+        } else if d.len() == 11 && d[0] == 1 && validate::nanp_digits(&d[1..]) {
+            if groups != [1, 3, 3, 4] {
+                return None;
+            }
+            0.85
+        } else if d.len() == 10 && validate::nanp_digits(&d) {
+            if groups == [3, 3, 4] {
+                0.85
+            } else if groups == [10] && cue() {
+                0.7
+            } else {
+                return None;
+            }
+        } else if d.len() == 11
+            && d[0] == 0
+            && matches!(d[1], 1 | 2 | 3 | 7 | 8)
+            && groups.len() >= 2
+        {
+            if d[1] == 7 || cue() {
+                0.75
+            } else {
+                return None;
+            }
+        } else {
+            return None;
+        };
+        self.pii(PiiType::Phone, start, end, conf)
+    }
+
+    fn names(&self, cx: &Cx<'_>, re: &Regex, out: &mut Vec<Hit>) {
+        if !self.enabled_pii.contains(&PiiType::Name) {
+            return;
+        }
+        let g = gazetteer();
+        let words: Vec<(usize, usize)> = re
+            .find_iter(cx.text)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        let b = cx.text.as_bytes();
+        let mut i = 0;
+        while i < words.len() {
+            let (s, e) = words[i];
+            let w = &cx.lower[s..e];
+            if !g.first.contains(w) {
+                i += 1;
+                continue;
+            }
+            // Next capitalised word directly after one space (optionally a middle initial).
+            let mut end = e;
+            let mut conf = 0.0f32;
+            let mut j = i + 1;
+            if let Some(&(s2, e2)) = words.get(j) {
+                let gap = &b[e..s2];
+                let gap_ok = gap == b" " || (gap.len() == 4 && gap[0] == b' ' && gap[2] == b'.');
+                let last = &cx.lower[s2..e2];
+                if gap_ok && !g.stop.contains(last) {
+                    end = e2;
+                    conf = if g.last.contains(last) { 0.85 } else { 0.7 };
+                    j += 1;
+                }
+            }
+            if conf == 0.0 {
+                // A lone first name counts only after a cue.
+                if cue_before(
+                    cx.lower,
+                    s,
+                    14,
+                    &[
+                        "my name is",
+                        "i am",
+                        "i'm",
+                        "this is",
+                        "name:",
+                        "regards,",
+                        "thanks,",
+                        "sincerely,",
+                        "dear",
+                        "hi",
+                        "hello",
+                    ],
+                ) && !g.stop.contains(w)
+                {
+                    conf = 0.6;
+                } else {
+                    i += 1;
+                    continue;
+                }
+            }
+            out.push(Hit {
+                kind: HitKind::Pii(PiiType::Name),
+                start: s,
+                end,
+                confidence: conf,
+                detail: None,
+            });
+            i = j;
+        }
+    }
+}
+
+struct Cx<'a> {
+    text: &'a str,
+    lower: &'a str,
+}
+
+/// Keeps the best of overlapping PII hits (higher confidence, then longer).
+fn resolve_overlaps(hits: &mut Vec<Hit>) {
+    hits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits.drain(..) {
+        if let Some(last) = kept.last_mut() {
+            if h.start < last.end {
+                let better = h.confidence > last.confidence
+                    || (h.confidence == last.confidence && h.end - h.start > last.end - last.start);
+                if better {
+                    *last = h;
+                }
+                continue;
+            }
+        }
+        kept.push(h);
+    }
+    *hits = kept;
+}
+
+/// Digit groups are exactly `groups`, or one unseparated run of the same total length.
+fn grouped(s: &str, groups: &[usize]) -> bool {
+    let got: Vec<usize> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .map(str::len)
+        .collect();
+    got == groups || (got.len() == 1 && got[0] == groups.iter().sum::<usize>())
+}
+
+fn char_classes(v: &str) -> usize {
+    let b = v.as_bytes();
+    [
+        b.iter().any(u8::is_ascii_lowercase),
+        b.iter().any(u8::is_ascii_uppercase),
+        b.iter().any(u8::is_ascii_digit),
+        b.iter().any(|c| !c.is_ascii_alphanumeric()),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count()
+}
+
+fn trim_url(s: &str) -> &str {
+    let mut t = s.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"', ']', '}', '>']);
+    // Drop an unbalanced closing parenthesis (prose like "(see https://x.y/z)").
+    while t.ends_with(')') && t.matches('(').count() < t.matches(')').count() {
+        t = &t[..t.len() - 1];
+        t = t.trim_end_matches(['.', ',', ';', ':', '!', '?']);
+    }
+    t
+}
+
+/// The candidate is not part of a longer code such as `A-1043`, `ORD-2024-00017`, `1.2.3.4.5`.
+fn isolated(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let at = |i: usize| b.get(i).copied();
+    if let Some(p) = start.checked_sub(1).and_then(at) {
+        if p.is_ascii_alphanumeric() || p == b'_' {
+            return false;
+        }
+        if matches!(p, b'-' | b'.' | b'/' | b'_' | b'#' | b':')
+            && start
+                .checked_sub(2)
+                .and_then(at)
+                .is_some_and(|q| q.is_ascii_alphanumeric())
+        {
+            return false;
+        }
+    }
+    if let Some(n) = at(end) {
+        if n.is_ascii_alphanumeric() || n == b'_' {
+            return false;
+        }
+        if matches!(n, b'-' | b'/' | b'_' | b'.' | b':')
+            && at(end + 1).is_some_and(|q| q.is_ascii_alphanumeric())
+        {
+            return false;
+        }
+    }
+    true
+}
+
+fn version_cue(lower: &str, start: usize) -> bool {
+    let b = lower.as_bytes();
+    if start > 0 && b.get(start - 1) == Some(&b'v') {
+        return true;
+    }
+    cue_before(lower, start, 12, &["version", "ver ", "release", "build"])
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+pub(crate) fn floor_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// True when one of `cues` appears in the `window` bytes before `start` (lower-cased text).
+pub(crate) fn cue_before(lower: &str, start: usize, window: usize, cues: &[&str]) -> bool {
+    let from = floor_boundary(lower, start.saturating_sub(window));
+    let to = floor_boundary(lower, start);
+    let Some(w) = lower.get(from..to) else {
+        return false;
+    };
+    cues.iter().any(|c| {
+        w.match_indices(c).any(|(i, _)| {
+            // whole-word at the start of the cue
+            let abs = from + i;
+            abs == 0
+                || !lower.as_bytes()[abs - 1].is_ascii_alphanumeric()
+                || !c.as_bytes()[0].is_ascii_alphanumeric()
+        })
+    })
+}
+
+struct Gazetteer {
+    first: HashSet<&'static str>,
+    last: HashSet<&'static str>,
+    stop: HashSet<&'static str>,
+}
+
+fn gazetteer() -> &'static Gazetteer {
+    static G: OnceLock<Gazetteer> = OnceLock::new();
+    G.get_or_init(|| {
+        let list = |s: &'static str| -> HashSet<&'static str> {
+            s.split_whitespace()
+                .filter(|w| !w.starts_with('#'))
+                .collect()
+        };
+        Gazetteer {
+            first: list(include_str!("data/first_names.txt")),
+            last: list(include_str!("data/last_names.txt")),
+            stop: list(include_str!("data/name_stopwords.txt")),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_builtin_patterns_compile() {
+        for (det, p) in pattern_table() {
+            assert!(Regex::new(&p).is_ok(), "{det:?}: {p}");
+        }
+    }
+
+    #[test]
+    fn isolation() {
+        assert!(!isolated("A-1043", 2, 6));
+        assert!(!isolated("ORD-2024-00017", 4, 8));
+        assert!(isolated("call 555-0100 now", 5, 13));
+        assert!(!isolated("1.2.3.4.5", 0, 7));
+    }
+
+    #[test]
+    fn cues() {
+        assert!(cue_before("my ssn is 123", 10, 20, &["ssn"]));
+        assert!(!cue_before("lessn is 123", 9, 20, &["ssn"]));
+    }
+}
