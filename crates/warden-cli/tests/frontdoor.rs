@@ -488,3 +488,49 @@ except urllib.error.HTTPError as e:
         }
     }
 }
+
+/// A JWKS URL served by a local HTTP server: Warden fetches it at startup, verifies tokens
+/// signed by its keys, and refreshes it on the configured interval.
+#[tokio::test(flavor = "multi_thread")]
+async fn jwks_url_keys_are_fetched_and_used() {
+    use std::io::{Read, Write};
+    let jwks = std::fs::read(format!("{TEST_KEYS}/jwks.json")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", jwks.len());
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&jwks);
+        }
+    });
+    let project = Project::new(|t| {
+        t.replace(
+            "[[auth.aws_keys]]",
+            &format!("[[auth.keys]]\nkind = \"jwks\"\njwks_url = \"http://{addr}/jwks.json\"\n\n[[auth.aws_keys]]"),
+        )
+        .replace("audience = \"warden\"", "audience = \"warden\"\njwks_refresh_secs = 5")
+    });
+    let server = Server::start(&project);
+    let ec = std::fs::read(format!("{TEST_KEYS}/es256.key")).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("ec-jwks".into());
+    let token = jsonwebtoken::encode(&header, &standard_claims("acme"), &jsonwebtoken::EncodingKey::from_ec_pem(&ec).unwrap()).unwrap();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = invoke(&server, Some(&token), json!({"inputText": "hi"})).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "token signed by a JWKS-URL key must verify once fetched");
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
+    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the key set is refreshed");
+}
