@@ -27,6 +27,7 @@ sed -i -e 's/"127.0.0.1:8080"/"127.0.0.1:0"/' -e 's/"127.0.0.1:8081"/"127.0.0.1:
   -e 's/^tokens_per_minute = 200000/tokens_per_minute = 100000000000/' \
   -e "s/^durability = \"fsync\"/durability = \"$durability\"/" \
   -e "s/^data_dir = \"warden-data\"/data_dir = \"warden-data\"\nworker_threads = $workers/" "$cfg"
+[ -n "${WARDEN_NO_GUARD:-}" ] && sed -i "s/^guardrail = \"support\"//" "$cfg"
 token=$("$bin" token --config "$cfg" --tenant loadtest --ttl 1h)
 "$bin" serve --config "$cfg" 2> "$dir/serve.log" &
 pid=$!

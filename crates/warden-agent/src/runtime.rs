@@ -93,6 +93,8 @@ pub struct Invocation<'a> {
     pub prompt_session_attributes: BTreeMap<String, String>,
     /// RFC 3339 start time, for the final-response metadata.
     pub started_at: &'a str,
+    /// Whether to record the Bedrock-format trace (it costs a JSON document per step).
+    pub record_trace: bool,
 }
 
 /// What came of an invocation that ran to an end (answered or stopped by a check).
@@ -117,7 +119,7 @@ impl Invocation<'_> {
         tools: Option<&dyn ToolRunner>,
     ) -> Result<InvocationOutcome, (AgentError, Vec<Value>)> {
         let clock = Instant::now();
-        let mut trace = TraceBuilder::new(self.agent.id.as_str(), self.session_id);
+        let mut trace = TraceBuilder::new(self.agent.id.as_str(), self.session_id, self.record_trace);
         let mut usage = Usage::default();
         let mut fired = Vec::new();
         let instructions = self.agent.instructions.as_str();

@@ -9,6 +9,7 @@ pub const DRAFT_ALIAS: &str = "TSTALIASID";
 /// Accumulates `TracePart`s for one invocation.
 #[derive(Debug)]
 pub struct TraceBuilder {
+    enabled: bool,
     agent_id: String,
     session_id: String,
     prefix: String,
@@ -23,14 +24,20 @@ fn now_rfc3339() -> String {
 }
 
 impl TraceBuilder {
-    pub fn new(agent_id: &str, session_id: &str) -> Self {
+    /// A builder; when `enabled` is false every method is a no-op and `finish` is empty.
+    pub fn new(agent_id: &str, session_id: &str, enabled: bool) -> Self {
         TraceBuilder {
+            enabled,
             agent_id: agent_id.to_string(),
             session_id: session_id.to_string(),
-            prefix: uuid::Uuid::new_v4().to_string(),
+            prefix: if enabled { uuid::Uuid::new_v4().to_string() } else { String::new() },
             step: 0,
             parts: Vec::new(),
         }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Moves to the next orchestration step (new `traceId` suffix).
@@ -43,6 +50,9 @@ impl TraceBuilder {
     }
 
     fn push(&mut self, trace: Value) {
+        if !self.enabled {
+            return;
+        }
         self.parts.push(json!({
             "agentId": self.agent_id,
             "agentAliasId": DRAFT_ALIAS,
@@ -59,6 +69,9 @@ impl TraceBuilder {
     }
 
     pub fn guardrail(&mut self, stage: &str, intervened: bool, assessments: Value) {
+        if !self.enabled {
+            return;
+        }
         let key = if stage == "pre" {
             "inputAssessments"
         } else {
@@ -73,6 +86,9 @@ impl TraceBuilder {
     }
 
     pub fn model_input(&mut self, model: &str, text: &str) {
+        if !self.enabled {
+            return;
+        }
         self.orchestration(
             "modelInvocationInput",
             json!({"type": "ORCHESTRATION", "foundationModel": model, "text": text,
@@ -81,6 +97,9 @@ impl TraceBuilder {
     }
 
     pub fn model_output(&mut self, raw: &str, usage: Usage) {
+        if !self.enabled {
+            return;
+        }
         self.orchestration(
             "modelInvocationOutput",
             json!({"rawResponse": {"content": raw},
@@ -89,10 +108,16 @@ impl TraceBuilder {
     }
 
     pub fn rationale(&mut self, text: &str) {
+        if !self.enabled {
+            return;
+        }
         self.orchestration("rationale", json!({"text": text}));
     }
 
     pub fn invocation_input(&mut self, call: &ToolCall, execution_type: &str) {
+        if !self.enabled {
+            return;
+        }
         let parameters: Vec<Value> = call
             .parameters
             .iter()
@@ -122,6 +147,9 @@ impl TraceBuilder {
     }
 
     pub fn tool_observation(&mut self, text: &str) {
+        if !self.enabled {
+            return;
+        }
         self.orchestration(
             "observation",
             json!({"type": "ACTION_GROUP", "actionGroupInvocationOutput": {"text": text}}),
@@ -129,6 +157,9 @@ impl TraceBuilder {
     }
 
     pub fn final_response(&mut self, text: &str, started_at: &str, total_ms: u64) {
+        if !self.enabled {
+            return;
+        }
         self.orchestration(
             "observation",
             json!({"type": "FINISH", "finalResponse": {"text": text, "metadata": {
@@ -137,6 +168,9 @@ impl TraceBuilder {
     }
 
     pub fn failure(&mut self, code: u16, reason: &str) {
+        if !self.enabled {
+            return;
+        }
         let id = self.trace_id();
         self.push(
             json!({"failureTrace": {"traceId": id, "failureCode": code, "failureReason": reason}}),

@@ -439,6 +439,7 @@ async fn invoke_inner(
         session_attributes,
         prompt_session_attributes: body.session_state.prompt_session_attributes,
         started_at: &started_at,
+        record_trace: body.enable_trace,
     };
     let timeout = Duration::from_millis(limits.request_timeout_ms);
     let screen = agent
