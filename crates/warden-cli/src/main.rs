@@ -82,6 +82,9 @@ enum Command {
         #[arg(long, default_value = "warden.toml")]
         config: PathBuf,
     },
+    /// Scan IAM policies, CloudFormation, Terraform, Bedrock agent definitions and warden.toml
+    /// projects for risky posture; text, JSON or SARIF; exit 1 at or above --fail-on.
+    Scan(warden_posture::ScanArgs),
     /// Config file tools.
     Config {
         #[command(subcommand)]
@@ -150,6 +153,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config {
             action: ConfigAction::Check { config },
         } => ops::config_check(&config),
+        Command::Scan(args) => Ok(ExitCode::from(
+            u8::try_from(warden_posture::cli::run_to_exit_code(&args)).unwrap_or(2),
+        )),
         Command::Guard {
             guardrail,
             source,

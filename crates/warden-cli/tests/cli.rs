@@ -161,3 +161,60 @@ fn demo_runs_end_to_end() {
     assert!(stdout.contains("demo passed"));
     assert!(!stdout.contains("[FAIL]"));
 }
+
+#[test]
+fn scan_reports_sarif_and_fails_on_the_vulnerable_stack() {
+    let stacks = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../warden-posture/tests/fixtures/stacks"
+    );
+    let out = Command::new(BIN)
+        .args([
+            "scan",
+            "--format",
+            "sarif",
+            "--no-progress",
+            "--fail-on",
+            "high",
+        ])
+        .arg(format!("{stacks}/vulnerable-support-agent.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(
+        results.iter().any(|r| r["ruleId"] == "AGENT-001"),
+        "no guardrail finding"
+    );
+    let out = Command::new(BIN)
+        .args(["scan", "--no-progress"])
+        .arg(format!("{stacks}/hardened-support-agent.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The starter project written by `warden init` is clean too.
+    let project = Project::new(|t| t);
+    let out = Command::new(BIN)
+        .args(["scan", "--no-progress"])
+        .arg(project.config())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

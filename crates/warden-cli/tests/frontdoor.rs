@@ -521,16 +521,29 @@ async fn jwks_url_keys_are_fetched_and_used() {
     let ec = std::fs::read(format!("{TEST_KEYS}/es256.key")).unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("ec-jwks".into());
-    let token = jsonwebtoken::encode(&header, &standard_claims("acme"), &jsonwebtoken::EncodingKey::from_ec_pem(&ec).unwrap()).unwrap();
+    let token = jsonwebtoken::encode(
+        &header,
+        &standard_claims("acme"),
+        &jsonwebtoken::EncodingKey::from_ec_pem(&ec).unwrap(),
+    )
+    .unwrap();
     let mut status = 0;
     for _ in 0..50 {
-        status = invoke(&server, Some(&token), json!({"inputText": "hi"})).await.0;
+        status = invoke(&server, Some(&token), json!({"inputText": "hi"}))
+            .await
+            .0;
         if status == 200 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(status, 200, "token signed by a JWKS-URL key must verify once fetched");
+    assert_eq!(
+        status, 200,
+        "token signed by a JWKS-URL key must verify once fetched"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
-    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the key set is refreshed");
+    assert!(
+        hits.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the key set is refreshed"
+    );
 }
