@@ -119,7 +119,8 @@ impl Invocation<'_> {
         tools: Option<&dyn ToolRunner>,
     ) -> Result<InvocationOutcome, (AgentError, Vec<Value>)> {
         let clock = Instant::now();
-        let mut trace = TraceBuilder::new(self.agent.id.as_str(), self.session_id, self.record_trace);
+        let mut trace =
+            TraceBuilder::new(self.agent.id.as_str(), self.session_id, self.record_trace);
         let mut usage = Usage::default();
         let mut fired = Vec::new();
         let instructions = self.agent.instructions.as_str();

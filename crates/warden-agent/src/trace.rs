@@ -30,7 +30,11 @@ impl TraceBuilder {
             enabled,
             agent_id: agent_id.to_string(),
             session_id: session_id.to_string(),
-            prefix: if enabled { uuid::Uuid::new_v4().to_string() } else { String::new() },
+            prefix: if enabled {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                String::new()
+            },
             step: 0,
             parts: Vec::new(),
         }
