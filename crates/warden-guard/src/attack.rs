@@ -261,13 +261,17 @@ pub(crate) fn confidence(hits: &[AttackHit]) -> f32 {
 
 /// ROT13 of ASCII letters (same byte length).
 pub(crate) fn rot13(s: &str) -> String {
-    s.chars()
+    // Only ASCII letters change, so the bytes stay valid UTF-8 (multi-byte chars never
+    // contain ASCII bytes).
+    let bytes: Vec<u8> = s
+        .bytes()
         .map(|c| match c {
-            'a'..='m' | 'A'..='M' => (c as u8 + 13) as char,
-            'n'..='z' | 'N'..='Z' => (c as u8 - 13) as char,
+            b'a'..=b'm' | b'A'..=b'M' => c + 13,
+            b'n'..=b'z' | b'N'..=b'Z' => c - 13,
             _ => c,
         })
-        .collect()
+        .collect();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]

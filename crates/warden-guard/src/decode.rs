@@ -36,6 +36,69 @@ fn pct_re() -> &'static Option<Regex> {
     })
 }
 
+/// Bytes that can occur in a base64 candidate.
+static B64_BYTES: [bool; 256] = byte_table(false);
+
+/// Bytes that can occur in a hex-escape candidate.
+static HEX_ESCAPE_BYTES: [bool; 256] = byte_table(true);
+
+const fn byte_table(hex_escape: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if hex_escape {
+            c.is_ascii_hexdigit() || matches!(c, b' ' | b':' | b'\\' | b'x')
+        } else {
+            c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-' | b'=')
+        };
+        i += 1;
+    }
+    t
+}
+
+/// The matches of `re` (which has no look-around) over `text`, searching only maximal runs of
+/// bytes that can occur in a match and are at least `min_len` long. A match never crosses a
+/// byte outside `alphabet`, so this finds exactly what a full `find_iter` pass finds.
+fn gated_matches<'t>(
+    re: &Regex,
+    text: &'t str,
+    alphabet: &[bool; 256],
+    min_len: usize,
+) -> Vec<regex::Match<'t>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !alphabet[usize::from(b[i])] {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && alphabet[usize::from(b[i])] {
+            i += 1;
+        }
+        if i - s < min_len {
+            continue;
+        }
+        // Every byte of the run is ASCII, so `i` is a char boundary.
+        let hay = &text[..i];
+        let mut pos = s;
+        while let Some(m) = re.find_at(hay, pos) {
+            out.push(m);
+            pos = if m.end() > m.start() {
+                m.end()
+            } else {
+                m.end() + 1
+            };
+            if pos > i {
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Printable text that is worth rescanning: valid UTF-8, mostly printable, some letters.
 fn printable(bytes: Vec<u8>) -> Option<String> {
     let s = String::from_utf8(bytes).ok()?;
@@ -116,7 +179,7 @@ pub(crate) fn find(text: &str, budget: &mut usize, max_items: usize) -> (Vec<Dec
         true
     };
     if let Some(re) = b64_re() {
-        for m in re.find_iter(text) {
+        for m in gated_matches(re, text, &B64_BYTES, 16) {
             let s = m.as_str();
             if *budget == 0 || out.len() >= max_items {
                 limited = true;
@@ -161,7 +224,7 @@ pub(crate) fn find(text: &str, budget: &mut usize, max_items: usize) -> (Vec<Dec
         }
     }
     if let Some(re) = hex_escape_re() {
-        for m in re.find_iter(text) {
+        for m in gated_matches(re, text, &HEX_ESCAPE_BYTES, 23) {
             if let Some(t) = hex_decode(m.as_str()).and_then(printable) {
                 let d = Decoded {
                     start: m.start(),

@@ -46,7 +46,10 @@ struct Inner {
     name: String,
     pii_actions: HashMap<PiiType, ActionSpec>,
     patterns: PatternScanner,
-    secrets_action: Option<ConfigAction>,
+    /// Action for secrets; secret scanning is always on (default `BLOCK`).
+    secrets_action: ConfigAction,
+    /// Whether the config has a `[secrets]` table (counts as a configured policy).
+    secrets_configured: bool,
     custom: Vec<CustomInfo>,
     words: Option<WordsCompiled>,
     topics: Option<(TopicMatcher, Vec<TopicInfo>)>,
@@ -161,7 +164,8 @@ impl Guardrail {
             }
         }
 
-        // Secrets
+        // Secrets: on by default (BLOCK), because secrets must never reach the model; a
+        // `[secrets]` table changes the action (`NONE` = report only) or the entropy floor.
         let (secrets_action, min_entropy) = match &spec.secrets {
             Some(s) => {
                 let e = s.min_entropy.unwrap_or(DEFAULT_MIN_ENTROPY);
@@ -171,9 +175,9 @@ impl Guardrail {
                         format!("must be between 0 and 8 bits per character, got `{e}`"),
                     ));
                 }
-                (Some(s.action), e)
+                (s.action, e)
             }
-            None => (None, DEFAULT_MIN_ENTROPY),
+            None => (ConfigAction::Block, DEFAULT_MIN_ENTROPY),
         };
 
         // Custom regexes
@@ -432,7 +436,7 @@ impl Guardrail {
             (!topic_infos.is_empty()).then(|| (TopicMatcher::new(&topic_refs), topic_infos));
         let patterns = PatternScanner::new(
             pii_actions.keys().copied().collect(),
-            secrets_action.is_some(),
+            true,
             min_entropy,
             custom_res,
         );
@@ -442,6 +446,7 @@ impl Guardrail {
                 pii_actions,
                 patterns,
                 secrets_action,
+                secrets_configured: spec.secrets.is_some(),
                 custom,
                 words,
                 topics,
@@ -509,6 +514,9 @@ impl Guardrail {
     }
 
     /// Which policies are configured: (topics, content filters, words, sensitive information).
+    /// The default-on secret scan counts towards sensitive information only when a
+    /// `[secrets]` table is configured (so Bedrock usage and traces of guardrails without one
+    /// are unchanged); its findings are reported either way.
     #[must_use]
     pub fn policies(&self) -> Policies {
         let i = &self.inner;
@@ -517,7 +525,7 @@ impl Guardrail {
             content: i.attack.is_some(),
             words: i.words.is_some(),
             sensitive_information: !i.pii_actions.is_empty()
-                || i.secrets_action.is_some()
+                || i.secrets_configured
                 || !i.custom.is_empty()
                 || i.canary.is_some(),
         }
@@ -537,8 +545,18 @@ impl Guardrail {
             budget: self.inner.decode.map_or(0, |(_, b)| b),
             limited: false,
         };
-        let mut layer = self.scan_layer(&norm.text, 0, cx.source, &mut st);
-        self.top_only(&norm.text, cx, &mut layer);
+        // The top layer's lower-cased copy and word tokens are shared by every scanner.
+        let lower = norm.text.to_ascii_lowercase();
+        let needs_tokens = self.inner.words.is_some()
+            || self.inner.topics.is_some()
+            || (cx.source == Source::Output && cx.instructions.is_some());
+        let toks = if needs_tokens {
+            words::tokens(&lower)
+        } else {
+            Vec::new()
+        };
+        let mut layer = self.scan_layer_with(&norm.text, &lower, &toks, 0, cx.source, &mut st);
+        self.top_only(&lower, &toks, cx, &mut layer);
         drop_redundant_generic(&mut layer);
 
         let model_bound = cx.source.is_model_bound();
@@ -602,7 +620,7 @@ impl Guardrail {
         let i = &self.inner;
         let a = match kind {
             FindingKind::Pii(t) => i.pii_actions.get(t)?.for_direction(model_bound),
-            FindingKind::Secret(_) => i.secrets_action?,
+            FindingKind::Secret(_) => i.secrets_action,
             FindingKind::Regex(name) => i
                 .custom
                 .iter()
@@ -633,13 +651,31 @@ impl Guardrail {
         source: Source,
         st: &mut ScanState,
     ) -> Vec<LayerFinding> {
+        let lower = text.to_ascii_lowercase();
+        let toks = if self.inner.words.is_some() {
+            words::tokens(&lower)
+        } else {
+            Vec::new()
+        };
+        self.scan_layer_with(text, &lower, &toks, depth, source, st)
+    }
+
+    /// Scans one layer given its lower-cased copy and (when word filters are on) its tokens.
+    fn scan_layer_with(
+        &self,
+        text: &str,
+        lower: &str,
+        toks: &[words::Token<'_>],
+        depth: usize,
+        source: Source,
+        st: &mut ScanState,
+    ) -> Vec<LayerFinding> {
         let i = &self.inner;
         let mut out = Vec::new();
-        let lower = text.to_ascii_lowercase();
 
         if !i.patterns.is_empty() {
             let mut hits = Vec::new();
-            i.patterns.scan(text, &lower, &mut hits);
+            i.patterns.scan(text, lower, &mut hits);
             for h in hits {
                 let kind = match h.kind {
                     HitKind::Pii(t) => FindingKind::Pii(t),
@@ -661,9 +697,8 @@ impl Guardrail {
         }
 
         if let Some(w) = &i.words {
-            let toks = words::tokens(&lower);
             let mut hits = Vec::new();
-            w.filter.scan(&lower, &toks, &mut hits);
+            w.filter.scan(lower, toks, &mut hits);
             for h in hits {
                 let kind = match h.term {
                     Some(t) if w.has_terms => FindingKind::Word(w.filter.term_name(t).to_owned()),
@@ -685,7 +720,7 @@ impl Guardrail {
             if source.is_model_bound() {
                 let mut hits = Vec::new();
                 a.detector
-                    .scan(&lower, source == Source::ToolOutput, &mut hits);
+                    .scan(lower, source == Source::ToolOutput, &mut hits);
                 // Text that had to be decoded to reveal an attack is itself an encoding trick.
                 let boost = if depth > 0 && !hits.is_empty() {
                     0.5
@@ -746,23 +781,19 @@ impl Guardrail {
     }
 
     /// Scanners that run on the top layer only: topics, leakage, rot13-hidden attacks.
-    fn top_only(&self, text: &str, cx: ScanContext<'_>, out: &mut Vec<LayerFinding>) {
+    /// `lower` is the top layer's lower-cased normalised text; `toks` its word tokens (present
+    /// whenever topics or leakage need them).
+    fn top_only(
+        &self,
+        lower: &str,
+        toks: &[words::Token<'_>],
+        cx: ScanContext<'_>,
+        out: &mut Vec<LayerFinding>,
+    ) {
         let i = &self.inner;
-        let needs_tokens =
-            i.topics.is_some() || (cx.source == Source::Output && cx.instructions.is_some());
-        let lower = if needs_tokens || i.attack.is_some() {
-            text.to_ascii_lowercase()
-        } else {
-            String::new()
-        };
-        let toks = if needs_tokens {
-            words::tokens(&lower)
-        } else {
-            Vec::new()
-        };
         if let Some((matcher, infos)) = &i.topics {
             let mut hits = Vec::new();
-            matcher.scan(&lower, &toks, &mut hits);
+            matcher.scan(lower, toks, &mut hits);
             for h in hits {
                 if let Some(info) = infos.get(h.topic) {
                     out.push(LayerFinding {
@@ -777,7 +808,7 @@ impl Guardrail {
             }
         }
         if let (Some(l), Some(instr), Source::Output) = (&i.leakage, cx.instructions, cx.source) {
-            if let Some(h) = leakage::check(instr, &toks, l.ngram, l.threshold) {
+            if let Some(h) = leakage::check(instr, toks, l.ngram, l.threshold) {
                 out.push(LayerFinding {
                     kind: FindingKind::Leakage,
                     start: h.start,
@@ -794,7 +825,7 @@ impl Guardrail {
         }
         if let (Some(a), Some(_)) = (&i.attack, i.decode) {
             if cx.source.is_model_bound() && lower.bytes().any(|b| b.is_ascii_alphabetic()) {
-                let rotated = attack::rot13(&lower);
+                let rotated = attack::rot13(lower);
                 let mut hits = Vec::new();
                 a.detector
                     .scan(&rotated, cx.source == Source::ToolOutput, &mut hits);

@@ -8,6 +8,11 @@
 //! ORIGINAL text — never the matched value. [`bedrock`] maps results onto Bedrock's
 //! `ApplyGuardrail` and `guardrailTrace` wire shapes.
 //!
+//! Secret scanning (private keys, API tokens, high-entropy values next to key words) is ON in
+//! every guardrail with action `BLOCK`, because secrets must never reach the model; a
+//! `[secrets]` table only changes the action (`secrets = { action = "NONE" }` reports without
+//! acting) or the entropy floor.
+//!
 //! ```
 //! use warden_guard::{Guardrail, GuardrailSpec, Source};
 //! let spec: GuardrailSpec = toml::from_str(r#"

@@ -1,13 +1,23 @@
 //! Pattern scanner for PII, secrets and custom regexes: candidate regexes over the normalised
 //! text, then validators (checksums, numbering plans, context cues) on each candidate.
+//!
+//! No candidate regex makes a blind pass over the whole text unless the regex engine can skip
+//! ahead on a literal prefix (secrets, e-mail, URL). The others search only where a match can
+//! be: windows around cue words (one Aho-Corasick pass), maximal runs of the bytes a match can
+//! contain that hold one of its anchor bytes (one byte pass for all of them), anchored at the
+//! positions an address can start, or a hand-written scan (capitalised words for names). Each
+//! gate is exact: it finds the same matches a full pass would.
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
 use base64::Engine as _;
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{meta, Anchored, Input};
 
+use crate::fxhash::FxHashSet;
 use crate::types::{PiiType, SecretKind};
 use crate::validate;
 
@@ -284,10 +294,147 @@ pub fn builtin_pattern_sources() -> Vec<(String, String)> {
 #[derive(Debug)]
 struct Compiled {
     det: Det,
-    re: Regex,
-    /// Index range of this pattern's cue words in the cue automaton, when gated.
-    cues: Option<std::ops::Range<usize>>,
+    re: meta::Regex,
+    gate: Gate,
 }
+
+/// Where a built-in regex is allowed to search.
+#[derive(Debug)]
+enum Gate {
+    /// The whole text (patterns with a literal prefix the regex engine finds fast).
+    Full,
+    /// Only windows around its cue words; the value is the index range of those cue words in
+    /// the cue automaton.
+    Cues(std::ops::Range<usize>),
+    /// Only inside maximal runs of bytes that can occur in a match, and only runs that pass a
+    /// cheap necessary condition; index into the run-gate table. A match can never cross a byte
+    /// outside its alphabet, so searching each qualifying run (with the surrounding text as
+    /// look-around context) finds exactly the matches a full pass would.
+    Runs(usize),
+    /// Anchored searches at candidate start positions found by a byte scan (addresses).
+    Starts,
+    /// Hand-written scanner (capitalised words for names).
+    Names,
+}
+
+/// A run gate: which bytes may occur in a match, and a necessary condition on a run.
+struct RunGate {
+    alphabet: &'static [(u8, u8)],
+    /// Bytes of which every useful run contains at least one (a subset of `alphabet`).
+    anchors: &'static [(u8, u8)],
+    /// The shortest run that can hold a match that passes validation.
+    min_len: usize,
+    keep: fn(&[u8]) -> bool,
+}
+
+fn count(run: &[u8], f: impl Fn(u8) -> bool) -> usize {
+    run.iter().filter(|&&b| f(b)).count()
+}
+
+fn run_gate(det: Det) -> Option<RunGate> {
+    Some(match det {
+        Det::Ipv4 => RunGate {
+            anchors: &[(b'.', b'.')],
+            min_len: 7,
+            alphabet: &[(b'0', b'9'), (b'.', b'.')],
+            keep: |r| r.len() >= 7 && count(r, |b| b == b'.') >= 3,
+        },
+        Det::Ipv6 => RunGate {
+            anchors: &[(b':', b':')],
+            min_len: 2,
+            alphabet: &[(b'0', b'9'), (b'a', b'f'), (b'A', b'F'), (b':', b':')],
+            keep: |r| count(r, |b| b == b':') >= 2,
+        },
+        Det::Mac => RunGate {
+            anchors: &[(b':', b':'), (b'.', b'.'), (b'-', b'-')],
+            min_len: 14,
+            alphabet: &[
+                (b'0', b'9'),
+                (b'a', b'f'),
+                (b'A', b'F'),
+                (b':', b':'),
+                (b'.', b'.'),
+                (b'-', b'-'),
+            ],
+            keep: |r| r.len() >= 14,
+        },
+        Det::DigitRun => RunGate {
+            anchors: &[(b'0', b'9')],
+            min_len: 9,
+            alphabet: &[(b'0', b'9'), (b' ', b' '), (b'-', b'-')],
+            keep: |r| count(r, |b| b.is_ascii_digit()) >= 9,
+        },
+        // The phone validator needs at least 7 digits in the match.
+        Det::Phone => RunGate {
+            anchors: &[(b'0', b'9')],
+            min_len: 7,
+            alphabet: &[
+                (b'0', b'9'),
+                (b' ', b' '),
+                (b'.', b'.'),
+                (b'-', b'-'),
+                (b'(', b')'),
+                (b'+', b'+'),
+            ],
+            keep: |r| count(r, |b| b.is_ascii_digit()) >= 7,
+        },
+        Det::Nino => RunGate {
+            anchors: &[(b'0', b'9')],
+            min_len: 9,
+            alphabet: &[(b'A', b'Z'), (b'0', b'9'), (b' ', b' ')],
+            keep: |r| r.len() >= 9 && count(r, |b| b.is_ascii_digit()) >= 6,
+        },
+        Det::Iban => RunGate {
+            anchors: &[(b'0', b'9')],
+            min_len: 15,
+            alphabet: &[(b'A', b'Z'), (b'0', b'9'), (b' ', b' ')],
+            keep: |r| r.len() >= 15 && count(r, |b| b.is_ascii_digit()) >= 2,
+        },
+        // `\b` on both sides and an alphabet of word bytes: the match is the whole run.
+        Det::Vin => RunGate {
+            anchors: &[
+                (b'A', b'H'),
+                (b'J', b'N'),
+                (b'P', b'P'),
+                (b'R', b'Z'),
+                (b'0', b'9'),
+            ],
+            min_len: 17,
+            alphabet: &[
+                (b'A', b'H'),
+                (b'J', b'N'),
+                (b'P', b'P'),
+                (b'R', b'Z'),
+                (b'0', b'9'),
+            ],
+            keep: |r| r.len() == 17,
+        },
+        // Four-letter prefix, then 16 of `[A-Z2-7]`, `\b` on both sides: the whole run.
+        Det::AwsAccess => RunGate {
+            anchors: &[(b'A', b'A')],
+            min_len: 20,
+            alphabet: &[(b'A', b'Z'), (b'2', b'7')],
+            keep: |r| r.len() == 20,
+        },
+        _ => return None,
+    })
+}
+
+/// A run gate's shortest useful run and its necessary condition.
+type RunKeep = (usize, fn(&[u8]) -> bool);
+
+/// Detectors with a run gate, in a fixed order (bit index in the run lookup table).
+const RUN_DETS: [Det; 9] = [
+    Det::Ipv4,
+    Det::Ipv6,
+    Det::Mac,
+    Det::DigitRun,
+    Det::Phone,
+    Det::Nino,
+    Det::Iban,
+    Det::Vin,
+    Det::AwsAccess,
+];
 
 /// Bytes before a cue and after it that a gated regex searches.
 const CUE_BEFORE: usize = 16;
@@ -304,6 +451,13 @@ pub(crate) struct CustomRegex {
 pub(crate) struct PatternScanner {
     compiled: Vec<Compiled>,
     cue_ac: Option<aho_corasick::AhoCorasick>,
+    /// For every byte, the bit set of run-gated detectors (index in `RUN_DETS`) whose
+    /// alphabet contains it; only enabled detectors have bits.
+    run_lut: Box<[u16; 256]>,
+    /// For every byte, the run-gated detectors for which it is an anchor.
+    anchor_lut: Box<[u16; 256]>,
+    /// Per run-gated detector: shortest useful run and the condition a run must pass.
+    run_keep: [RunKeep; RUN_DETS.len()],
     enabled_pii: HashSet<PiiType>,
     secrets: bool,
     min_entropy: f32,
@@ -320,6 +474,9 @@ impl PatternScanner {
     ) -> Self {
         let mut compiled = Vec::new();
         let mut cue_words: Vec<&'static str> = Vec::new();
+        let mut run_lut = Box::new([0u16; 256]);
+        let mut anchor_lut = Box::new([0u16; 256]);
+        let mut run_keep: [RunKeep; RUN_DETS.len()] = [(usize::MAX, |_| false); RUN_DETS.len()];
         for (det, pat) in pattern_table() {
             let wanted = if det.is_secret() {
                 secrets
@@ -331,13 +488,37 @@ impl PatternScanner {
             }
             // Built-in patterns are tested; a failure here is a programming error that the
             // unit tests catch, so skip rather than panic at runtime.
-            if let Ok(re) = RegexBuilder::new(&pat).size_limit(16 << 20).build() {
-                let cues = det.cues().map(|c| {
+            if let Ok(re) = meta::Regex::builder()
+                .configure(meta::Config::new().nfa_size_limit(Some(16 << 20)))
+                .build(&pat)
+            {
+                let gate = if let Some(c) = det.cues() {
                     let start = cue_words.len();
                     cue_words.extend_from_slice(c);
-                    start..cue_words.len()
-                });
-                compiled.push(Compiled { det, re, cues });
+                    Gate::Cues(start..cue_words.len())
+                } else if let Some(k) = RUN_DETS.iter().position(|d| *d == det) {
+                    if let Some(g) = run_gate(det) {
+                        run_keep[k] = (g.min_len, g.keep);
+                        for &(lo, hi) in g.alphabet {
+                            for b in lo..=hi {
+                                run_lut[usize::from(b)] |= 1 << k;
+                            }
+                        }
+                        for &(lo, hi) in g.anchors {
+                            for b in lo..=hi {
+                                anchor_lut[usize::from(b)] |= 1 << k;
+                            }
+                        }
+                    }
+                    Gate::Runs(k)
+                } else if det == Det::Address {
+                    Gate::Starts
+                } else if det == Det::NameWord {
+                    Gate::Names
+                } else {
+                    Gate::Full
+                };
+                compiled.push(Compiled { det, re, gate });
             } else {
                 debug_assert!(false, "built-in pattern failed to compile: {pat}");
             }
@@ -346,6 +527,9 @@ impl PatternScanner {
             .then(|| {
                 aho_corasick::AhoCorasick::builder()
                     .ascii_case_insensitive(true)
+                    // A full DFA: the overlapping search visits every byte, and the
+                    // cue list is small.
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(&cue_words)
                     .ok()
             })
@@ -353,6 +537,9 @@ impl PatternScanner {
         PatternScanner {
             compiled,
             cue_ac,
+            run_lut,
+            anchor_lut,
+            run_keep,
             enabled_pii,
             secrets,
             min_entropy,
@@ -377,14 +564,18 @@ impl PatternScanner {
                 .collect(),
             None => Vec::new(),
         };
+        let runs = self.runs(text);
         for c in &self.compiled {
-            if c.det == Det::NameWord {
-                self.names(&cx, &c.re, &mut pii_hits);
-                continue;
-            }
-            let windows: Vec<(usize, usize)> = match &c.cues {
-                None => vec![(0, text.len())],
-                Some(r) => {
+            match &c.gate {
+                Gate::Names => self.names(&cx, &mut pii_hits),
+                Gate::Full => self.run(&cx, c, Input::new(text), &mut pii_hits, out),
+                Gate::Runs(k) => {
+                    for &(s, e) in &runs[*k] {
+                        self.run(&cx, c, Input::new(text).span(s..e), &mut pii_hits, out);
+                    }
+                }
+                Gate::Starts => self.address(&cx, c, &mut pii_hits),
+                Gate::Cues(r) => {
                     let mut w: Vec<(usize, usize)> = Vec::new();
                     for &(p, s, e) in &cue_hits {
                         if !r.contains(&p) {
@@ -397,14 +588,14 @@ impl PatternScanner {
                             _ => w.push((ws, we)),
                         }
                     }
-                    w
+                    for (ws, we) in w {
+                        let Some(hay) = text.get(ws..we) else {
+                            continue;
+                        };
+                        // The window is its own haystack (no look-around context outside).
+                        self.run_at(&cx, c, Input::new(hay), ws, &mut pii_hits, out);
+                    }
                 }
-            };
-            for (ws, we) in windows {
-                let Some(hay) = text.get(ws..we) else {
-                    continue;
-                };
-                self.run(&cx, c, hay, ws, &mut pii_hits, out);
             }
         }
         resolve_overlaps(&mut pii_hits);
@@ -412,33 +603,109 @@ impl PatternScanner {
         self.custom_scan(text, out);
     }
 
+    /// Maximal runs of each run-gated detector's alphabet that contain one of its anchor bytes
+    /// and pass its necessary condition. One pass looks for anchors; each run is then
+    /// extended once in both directions from its first anchor.
+    fn runs(&self, text: &str) -> [Vec<(usize, usize)>; RUN_DETS.len()] {
+        let mut out: [Vec<(usize, usize)>; RUN_DETS.len()] = Default::default();
+        let (alpha, anchors) = (&*self.run_lut, &*self.anchor_lut);
+        if anchors.iter().all(|m| *m == 0) {
+            return out;
+        }
+        let b = text.as_bytes();
+        // End of the last run found per detector: anchors before it are already covered.
+        let mut covered = [0usize; RUN_DETS.len()];
+        for (i, &c) in b.iter().enumerate() {
+            let mut m = anchors[usize::from(c)];
+            while m != 0 {
+                let k = m.trailing_zeros() as usize;
+                m &= m - 1;
+                if i < covered[k] {
+                    continue;
+                }
+                let bit = 1u16 << k;
+                let mut s = i;
+                while s > covered[k] && alpha[usize::from(b[s - 1])] & bit != 0 {
+                    s -= 1;
+                }
+                let mut e = i + 1;
+                while e < b.len() && alpha[usize::from(b[e])] & bit != 0 {
+                    e += 1;
+                }
+                covered[k] = e;
+                let (min_len, keep) = self.run_keep[k];
+                if e - s >= min_len && keep(&b[s..e]) {
+                    out[k].push((s, e));
+                }
+            }
+        }
+        out
+    }
+
+    /// Addresses: see [`address_matches`].
+    fn address(&self, cx: &Cx<'_>, c: &Compiled, pii_hits: &mut Vec<Hit>) {
+        let caps = c.re.create_captures();
+        for (s, e) in address_matches(&c.re, cx.text) {
+            if let Some(hit) = self.check(cx, c.det, s, e, &caps) {
+                pii_hits.push(hit);
+            }
+        }
+    }
+
     fn run(
         &self,
         cx: &Cx<'_>,
         c: &Compiled,
-        hay: &str,
+        input: Input<'_>,
+        pii_hits: &mut Vec<Hit>,
+        out: &mut Vec<Hit>,
+    ) {
+        self.run_at(cx, c, input, 0, pii_hits, out);
+    }
+
+    /// Every match of `c` in `input`; `base` is the haystack's offset in the normalised text.
+    fn run_at(
+        &self,
+        cx: &Cx<'_>,
+        c: &Compiled,
+        input: Input<'_>,
         base: usize,
         pii_hits: &mut Vec<Hit>,
         out: &mut Vec<Hit>,
     ) {
-        {
-            for caps in c.re.captures_iter(hay) {
-                let Some(m0) = caps.get(0) else { continue };
-                if m0.is_empty() {
+        if c.re.captures_len() <= 1 {
+            // No capture groups: the plain match iterator skips the capture engines.
+            let caps = c.re.create_captures();
+            for m in c.re.find_iter(input) {
+                if m.is_empty() {
                     continue;
                 }
-                // The value is the last participating capture group, or the whole match.
-                let m = (1..caps.len())
-                    .rev()
-                    .find_map(|i| caps.get(i))
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or(m0);
                 if let Some(hit) = self.check(cx, c.det, base + m.start(), base + m.end(), &caps) {
                     if matches!(hit.kind, HitKind::Pii(_)) {
                         pii_hits.push(hit);
                     } else {
                         out.push(hit);
                     }
+                }
+            }
+            return;
+        }
+        for caps in c.re.captures_iter(input) {
+            let Some(m0) = caps.get_match() else { continue };
+            if m0.is_empty() {
+                continue;
+            }
+            // The value is the last participating capture group, or the whole match.
+            let m = (1..caps.group_len())
+                .rev()
+                .find_map(|i| caps.get_group(i))
+                .filter(|m| !m.is_empty())
+                .unwrap_or(m0.span());
+            if let Some(hit) = self.check(cx, c.det, base + m.start, base + m.end, &caps) {
+                if matches!(hit.kind, HitKind::Pii(_)) {
+                    pii_hits.push(hit);
+                } else {
+                    out.push(hit);
                 }
             }
         }
@@ -487,7 +754,7 @@ impl PatternScanner {
         det: Det,
         start: usize,
         end: usize,
-        caps: &regex::Captures<'_>,
+        caps: &Captures,
     ) -> Option<Hit> {
         use PiiType as P;
         let s = cx.text.get(start..end)?;
@@ -790,7 +1057,7 @@ impl PatternScanner {
             Det::Expiry => self.pii(P::CreditDebitCardExpiry, start, end, 0.85),
             Det::Pin => self.pii(P::Pin, start, end, 0.8),
             Det::Password => {
-                let quoted = caps.get(1).is_some_and(|q| !q.is_empty());
+                let quoted = caps.get_group(1).is_some_and(|q| !q.is_empty());
                 let v = s.trim_end_matches(['.', ',', ';', ')', '!', '?']);
                 if v.len() < 4 {
                     return None;
@@ -888,10 +1155,12 @@ impl PatternScanner {
         if !self.enabled_pii.contains(&PiiType::Phone) || !isolated(cx.text, start, end) {
             return None;
         }
-        let d = validate::digits(s);
-        if d.len() < 7 || d.len() > 15 {
+        // Digit count first: most candidates fail it, and it needs no allocation.
+        let nd = s.bytes().filter(u8::is_ascii_digit).count();
+        if !(7..=15).contains(&nd) {
             return None;
         }
+        let d = validate::digits(s);
         if !validate::consistent_separators(
             &s.trim_start_matches('+')
                 .replace(['(', ')'], " ")
@@ -960,15 +1229,12 @@ impl PatternScanner {
         self.pii(PiiType::Phone, start, end, conf)
     }
 
-    fn names(&self, cx: &Cx<'_>, re: &Regex, out: &mut Vec<Hit>) {
+    fn names(&self, cx: &Cx<'_>, out: &mut Vec<Hit>) {
         if !self.enabled_pii.contains(&PiiType::Name) {
             return;
         }
         let g = gazetteer();
-        let words: Vec<(usize, usize)> = re
-            .find_iter(cx.text)
-            .map(|m| (m.start(), m.end()))
-            .collect();
+        let words = capitalised_words(cx.text);
         let b = cx.text.as_bytes();
         let mut i = 0;
         while i < words.len() {
@@ -1029,6 +1295,114 @@ impl PatternScanner {
             i = j;
         }
     }
+}
+
+/// The matches of the address regex, found by anchored searches at every position where one
+/// can start (a 1–6 digit number at a word boundary followed by a space and a capital or an
+/// ordinal, or a `P` of `P.O. Box`), skipping positions inside an earlier match: exactly the
+/// matches of a full leftmost-first pass.
+fn address_matches(re: &meta::Regex, text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let word = |i: usize| b[i].is_ascii_alphanumeric() || b[i] == b'_';
+    let mut caps = re.create_captures();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut last_end = 0;
+    while i < n {
+        let ch = b[i];
+        if !(ch.is_ascii_digit() || ch == b'P') || (i > 0 && word(i - 1)) {
+            i += 1;
+            continue;
+        }
+        let candidate = if ch == b'P' {
+            matches!(b.get(i + 1), Some(b'.' | b' ' | b'O'))
+        } else {
+            let mut j = i;
+            while j < n && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            // ` [A-Z]…` or ` \d{1,3}(?:st|nd|rd|th)` must follow.
+            let ordinal = |k: usize| {
+                let mut d = k;
+                while d < n && d - k < 4 && b[d].is_ascii_digit() {
+                    d += 1;
+                }
+                (1..=3).contains(&(d - k))
+                    && matches!(b.get(d..d + 2), Some(b"st" | b"nd" | b"rd" | b"th"))
+            };
+            let ok = j - i <= 6
+                && b.get(j) == Some(&b' ')
+                && b.get(j + 1).is_some_and(|x| {
+                    x.is_ascii_uppercase() || (x.is_ascii_digit() && ordinal(j + 1))
+                });
+            if !ok {
+                i = j;
+                continue;
+            }
+            true
+        };
+        if candidate && i >= last_end {
+            let input = Input::new(text).span(i..n).anchored(Anchored::Yes);
+            re.search_captures(&input, &mut caps);
+            if let Some(m) = caps.get_match() {
+                if !m.is_empty() {
+                    last_end = m.end();
+                    out.push((m.start(), m.end()));
+                    i = m.end();
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The matches of `\b[A-Z][a-z]{1,20}(?:[-'][A-Z][a-z]+)?\b` (ASCII word boundaries), found
+/// by a byte scan instead of a regex pass.
+fn capitalised_words(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let lower_run = |mut j: usize| {
+        while j < n && b[j].is_ascii_lowercase() {
+            j += 1;
+        }
+        j
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if !b[i].is_ascii_uppercase() || (i > 0 && word(b[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let j = lower_run(i + 1);
+        let len = j - i - 1;
+        if !(1..=20).contains(&len) {
+            i = j.max(i + 1);
+            continue;
+        }
+        let mut end = None;
+        if j + 1 < n && matches!(b[j], b'-' | b'\'') && b[j + 1].is_ascii_uppercase() {
+            let k = lower_run(j + 2);
+            if k > j + 2 && (k == n || !word(b[k])) {
+                end = Some(k);
+            }
+        }
+        if end.is_none() && (j == n || !word(b[j])) {
+            end = Some(j);
+        }
+        match end {
+            Some(e) => {
+                out.push((i, e));
+                i = e;
+            }
+            None => i = j,
+        }
+    }
+    out
 }
 
 struct Cx<'a> {
@@ -1166,15 +1540,15 @@ pub(crate) fn cue_before(lower: &str, start: usize, window: usize, cues: &[&str]
 }
 
 struct Gazetteer {
-    first: HashSet<&'static str>,
-    last: HashSet<&'static str>,
-    stop: HashSet<&'static str>,
+    first: FxHashSet<&'static str>,
+    last: FxHashSet<&'static str>,
+    stop: FxHashSet<&'static str>,
 }
 
 fn gazetteer() -> &'static Gazetteer {
     static G: OnceLock<Gazetteer> = OnceLock::new();
     G.get_or_init(|| {
-        let list = |s: &'static str| -> HashSet<&'static str> {
+        let list = |s: &'static str| -> FxHashSet<&'static str> {
             s.split_whitespace()
                 .filter(|w| !w.starts_with('#'))
                 .collect()
@@ -1195,6 +1569,167 @@ mod tests {
     fn all_builtin_patterns_compile() {
         for (det, p) in pattern_table() {
             assert!(Regex::new(&p).is_ok(), "{det:?}: {p}");
+        }
+    }
+
+    /// Deterministic texts built from fragments that sit on the gates' edges.
+    fn edge_texts() -> Vec<String> {
+        const FRAGS: &[&str] = &[
+            "0",
+            "7",
+            "9",
+            " ",
+            "-",
+            ".",
+            ":",
+            "(",
+            ")",
+            "+",
+            "A",
+            "K",
+            "I",
+            "S",
+            "Z",
+            "P",
+            "O",
+            "a",
+            "f",
+            "x",
+            "@",
+            "\n",
+            "/",
+            "_",
+            ",",
+            "é",
+            "415",
+            "555",
+            "2671",
+            "4111 1111",
+            "192.168.",
+            "::1",
+            "fe80::",
+            "GB82",
+            "WEST",
+            "1234",
+            "AKIA",
+            "IOSFODNN7EXAMPLE",
+            "1HGCM82633A004352",
+            " Street",
+            " St",
+            " Ave",
+            "42 Baker",
+            "P.O. Box ",
+            "PO Box 12",
+            " 3rd",
+            "Jane ",
+            "Mary-Jane",
+            "O'Brien",
+            "+44 ",
+            "020 ",
+            "QQ",
+            "123456C",
+            "00:1A:2B:3C:4D:5E",
+            "0a1b.2c3d.4e5f",
+            "ORD-2024-",
+            ", Springfield, IL 62704",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        (0..600)
+            .map(|_| {
+                let len = 5 + next() % 50;
+                (0..len)
+                    .map(|_| FRAGS[(next() % FRAGS.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gates_find_exactly_the_full_pass_matches() {
+        let scanner =
+            PatternScanner::new(PiiType::ALL.iter().copied().collect(), true, 3.0, vec![]);
+        for text in edge_texts() {
+            let runs = scanner.runs(&text);
+            for c in &scanner.compiled {
+                let full: Vec<(usize, usize)> =
+                    c.re.find_iter(text.as_str())
+                        .map(|m| (m.start(), m.end()))
+                        .collect();
+                let gated: Vec<(usize, usize)> = match c.gate {
+                    Gate::Runs(k) => runs[k]
+                        .iter()
+                        .flat_map(|&(s, e)| {
+                            c.re.find_iter(Input::new(text.as_str()).span(s..e))
+                                .map(|m| (m.start(), m.end()))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect(),
+                    Gate::Starts => address_matches(&c.re, &text),
+                    _ => continue,
+                };
+                // Run gates also drop runs that cannot pass validation, so they may find fewer
+                // matches, never different ones; the condition must reject only such runs.
+                for m in &gated {
+                    assert!(
+                        full.contains(m),
+                        "{:?} {m:?} not in full pass: {text:?}",
+                        c.det
+                    );
+                }
+                if let Gate::Runs(k) = c.gate {
+                    let (min_len, keep) = scanner.run_keep[k];
+                    for m in full.iter().filter(|m| !gated.contains(m)) {
+                        // the dropped match lies in a run that fails the necessary condition
+                        let b = text.as_bytes();
+                        let bit = 1u16 << k;
+                        let (mut s, mut e) = *m;
+                        while s > 0 && scanner.run_lut[usize::from(b[s - 1])] & bit != 0 {
+                            s -= 1;
+                        }
+                        while e < b.len() && scanner.run_lut[usize::from(b[e])] & bit != 0 {
+                            e += 1;
+                        }
+                        let anchored = b[s..e]
+                            .iter()
+                            .any(|x| scanner.anchor_lut[usize::from(*x)] & bit != 0);
+                        assert!(
+                            !anchored || e - s < min_len || !keep(&b[s..e]),
+                            "{:?} dropped {m:?} in a qualifying run: {text:?}",
+                            c.det
+                        );
+                    }
+                } else {
+                    assert_eq!(gated, full, "{:?}: {text:?}", c.det);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn capitalised_words_match_the_regex() {
+        let pat = pattern_table()
+            .into_iter()
+            .find(|(d, _)| *d == Det::NameWord)
+            .map(|(_, p)| p)
+            .unwrap();
+        let re = Regex::new(&pat).unwrap();
+        for t in [
+            "Hello Jane Smith, O'Brien and Mary-Jane met Dr. Who at 5pm.",
+            "ABC Abc_ Abcd9 Ab-Cd Ab-CdE Ab'C Ab-Cd- Ab-cd X Xy Éa Aé Abcdefghijklmnopqrstuv Abcdefghijklmnopqrstu",
+            "a\u{e9}Bob-Smith_ Bob-Smithé Jean-Luc Picard's",
+            "",
+            "Z",
+            "Zz",
+        ] {
+            let want: Vec<(usize, usize)> =
+                re.find_iter(t).map(|m| (m.start(), m.end())).collect();
+            assert_eq!(capitalised_words(t), want, "{t}");
         }
     }
 

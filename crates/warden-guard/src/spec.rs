@@ -118,7 +118,10 @@ pub struct GuardrailSpec {
     /// Bedrock PII type name → action.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pii: BTreeMap<String, ActionSpec>,
-    /// Secret scanning (private keys, tokens, high-entropy values next to key words).
+    /// Secret scanning (private keys, tokens, high-entropy values next to key words). Secret
+    /// scanning is ON even without this table, with action `BLOCK`: secrets must never reach
+    /// the model. Use the table to change the action (`secrets = { action = "NONE" }` only
+    /// reports them, never blocks or anonymizes) or the entropy floor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<SecretsSpec>,
     /// Custom regexes.
@@ -141,7 +144,7 @@ pub struct GuardrailSpec {
     pub decode: Option<DecodeSpec>,
 }
 
-/// `[guardrails.NAME.secrets]`.
+/// `[guardrails.NAME.secrets]`. Optional: without it, secrets are detected and blocked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsSpec {

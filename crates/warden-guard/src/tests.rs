@@ -418,6 +418,76 @@ fn secrets() {
 }
 
 #[test]
+fn secrets_are_blocked_by_default() {
+    let g = Guardrail::compile("default", &GuardrailSpec::default()).expect("compiles");
+    for (text, kind) in [
+        (
+            "push with ghp_1234567890abcdefghijABCDEFGHIJ123456 please",
+            "GITHUB_TOKEN",
+        ),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+            "PRIVATE_KEY",
+        ),
+        ("api_key = \"x9F2kLm83QzPw7Rt\"", "GENERIC_SECRET"),
+        ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_KEY"),
+    ] {
+        for source in [Source::Input, Source::ToolOutput, Source::Output] {
+            let a = g.scan(text, source);
+            assert!(a.blocked, "{text:?} ({source:?}) -> {:#?}", a.findings);
+            assert_eq!(a.output_text, g.blocked_message(source));
+            assert!(a
+                .findings
+                .iter()
+                .any(|f| label(&f.kind) == kind && f.action == Action::Blocked));
+        }
+    }
+    // The default-on scan is not a configured Bedrock policy.
+    assert!(!g.policies().sensitive_information);
+}
+
+#[test]
+fn secrets_can_be_set_to_report_only() {
+    let spec: GuardrailSpec = toml::from_str("secrets = { action = \"NONE\" }").expect("spec");
+    let g = Guardrail::compile("report-only", &spec).expect("compiles");
+    let text = "push with ghp_1234567890abcdefghijABCDEFGHIJ123456 please";
+    let a = g.scan(text, Source::Input);
+    assert!(!a.blocked && !a.intervened());
+    assert_eq!(a.output_text, text);
+    assert_eq!(a.findings.len(), 1);
+    assert_eq!(a.findings[0].action, Action::None);
+    assert!(g.policies().sensitive_information);
+}
+
+#[test]
+fn default_guardrail_passes_hard_negatives() {
+    let g = Guardrail::compile("default", &GuardrailSpec::default()).expect("compiles");
+    for text in [
+        "Where is order A-1043?",
+        "Order ORD-2023-00017 shipped",
+        "Tracking 1Z999AA10123456784 via UPS",
+        "USPS 9400 1000 0000 0000 0000 00",
+        "Reference 4111 1111 1111 1112",
+        "digits 1234567890123456",
+        "running v2.14.3 and 1.10.0-beta.2",
+        "at 2024-05-06T12:34:56.789Z and 12:30:45",
+        "request 550e8400-e29b-41d4-a716-446655440000 failed",
+        "request id: 550e8400-e29b-41d4-a716-446655440000",
+        "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "Invoice INV-88213 for 3 items, total $1,234.56",
+        "Room 101, floor 3, 40 minutes",
+        "the token limit is 4096 and secret sauce",
+        "{\"order\":\"ORD-2024-00017\",\"status\":\"shipped\",\"updated\":\"2024-05-06T12:34:56Z\"}",
+        "version: 2024.05.06-rc.1, build 20240506123456",
+    ] {
+        for source in [Source::Input, Source::ToolOutput, Source::Output] {
+            let a = g.scan(text, source);
+            assert!(a.findings.is_empty(), "{text:?} -> {:#?}", a.findings);
+        }
+    }
+}
+
+#[test]
 fn custom_regex_reports_without_acting() {
     let a = check("Order ORD-2024-00017 is late", &["REGEX:OrderNumber"]);
     assert!(!a.intervened());

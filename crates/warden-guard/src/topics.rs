@@ -16,6 +16,10 @@ fn stopwords() -> &'static FxHashSet<&'static str> {
 
 /// A crude English stemmer: strips common inflectional and derivational suffixes.
 pub(crate) fn stem(w: &str) -> Cow<'_, str> {
+    // Every suffix is at least one char and must leave three: shorter words never change.
+    if w.len() < 4 {
+        return Cow::Borrowed(w);
+    }
     for suf in [
         "ational", "ations", "ation", "ements", "ement", "ments", "ment", "ities", "ity", "ings",
         "ing", "ies", "ied", "ness", "ers", "er", "ed", "es", "ly", "s",
@@ -65,6 +69,16 @@ pub(crate) struct TopicMatcher {
     topics: Vec<Topic>,
     /// Every stem any topic cares about: sentences without one are skipped.
     vocabulary: FxHashSet<String>,
+    /// Bitmap of the (hashed) first three bytes of every vocabulary stem. A token of three or
+    /// more bytes shares its first three bytes with its stem, so a clear bit rules it out
+    /// without stemming.
+    prefixes: Vec<u64>,
+    /// Whether any vocabulary stem is shorter than three bytes.
+    has_short: bool,
+}
+
+fn prefix_bit(w: &[u8]) -> usize {
+    (usize::from(w[0]) * 961 + usize::from(w[1]) * 31 + usize::from(w[2])) & 0xffff
 }
 
 /// A topic hit: topic index, span in normalised bytes, score.
@@ -114,7 +128,37 @@ impl TopicMatcher {
                 vocabulary.extend(e.stems.iter().cloned());
             }
         }
-        TopicMatcher { topics, vocabulary }
+        let mut prefixes = vec![0u64; 1024];
+        for v in &vocabulary {
+            if v.len() >= 3 {
+                let i = prefix_bit(v.as_bytes());
+                prefixes[i >> 6] |= 1 << (i & 63);
+            }
+        }
+        let has_short = vocabulary.iter().any(|v| v.len() < 3);
+        TopicMatcher {
+            topics,
+            vocabulary,
+            prefixes,
+            has_short,
+        }
+    }
+
+    /// True when the token's stem is in the vocabulary.
+    fn in_vocabulary(&self, w: &str) -> bool {
+        let b = w.as_bytes();
+        if b.len() <= 1 {
+            return false;
+        }
+        if b.len() < 3 {
+            // Two bytes: its own stem, so only a two-byte vocabulary entry can match.
+            return self.has_short && self.vocabulary.contains(w);
+        }
+        let i = prefix_bit(b);
+        if self.prefixes[i >> 6] & (1 << (i & 63)) == 0 {
+            return false;
+        }
+        self.vocabulary.contains(stem(w).as_ref())
     }
 
     /// Scores every sentence of the text against every topic.
@@ -122,10 +166,7 @@ impl TopicMatcher {
         let mut best: Vec<Option<TopicHit>> = vec![None; self.topics.len()];
         for (s, e) in sentences(text, toks) {
             let sent = &toks[s..e];
-            if !sent
-                .iter()
-                .any(|t| t.text.len() > 1 && self.vocabulary.contains(stem(&t.text).as_ref()))
-            {
+            if !sent.iter().any(|t| self.in_vocabulary(&t.text)) {
                 continue;
             }
             let stems = content_stems(sent);

@@ -30,16 +30,27 @@ pub(crate) fn tokens(lower: &str) -> Vec<Token<'_>> {
             },
         });
     }
-    for (i, c) in lower.char_indices() {
-        if c.is_alphanumeric() {
+    let b = lower.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        // ASCII fast path; other chars are decoded where they occur.
+        let (alnum, is_ascii, width) = if c.is_ascii() {
+            (c.is_ascii_alphanumeric(), true, 1)
+        } else {
+            let ch = lower[i..].chars().next().unwrap_or(' ');
+            (ch.is_alphanumeric(), false, ch.len_utf8())
+        };
+        if alnum {
             if start.is_none() {
                 start = Some(i);
                 ascii = true;
             }
-            ascii &= c.is_ascii();
+            ascii &= is_ascii;
         } else if let Some(s) = start.take() {
             push(&mut out, lower, s, i, ascii);
         }
+        i += width;
     }
     if let Some(s) = start {
         push(&mut out, lower, s, lower.len(), ascii);
@@ -55,6 +66,10 @@ struct Term {
     parts: Vec<String>,
     joined: String,
     joined_chars: usize,
+    /// Byte histogram of `joined` in 64 buckets (`byte & 63`), when `joined` is ASCII.
+    hist: Option<[i16; 64]>,
+    /// Bit `byte & 63` set for every byte of `joined`.
+    mask: u64,
 }
 
 /// Compiled word filter.
@@ -65,6 +80,8 @@ pub(crate) struct WordFilter {
     by_joined: FxHashMap<String, Vec<usize>>,
     fuzzy_distance: usize,
     profanity: bool,
+    /// First bytes of every `by_first` / `by_joined` key: other tokens skip both lookups.
+    key_first: [bool; 256],
 }
 
 /// A word-filter hit in normalised-text bytes.
@@ -99,12 +116,28 @@ impl WordFilter {
             let idx = terms.len();
             by_first.entry(parts[0].clone()).or_default().push(idx);
             by_joined.entry(joined.clone()).or_default().push(idx);
+            let hist = joined.is_ascii().then(|| {
+                let mut h = [0i16; 64];
+                for &b in joined.as_bytes() {
+                    h[usize::from(b & 63)] += 1;
+                }
+                h
+            });
+            let mask = joined.bytes().fold(0u64, |m, b| m | 1 << (b & 63));
             terms.push(Term {
+                mask,
                 original: d.clone(),
                 parts,
                 joined_chars: joined.chars().count(),
                 joined,
+                hist,
             });
+        }
+        let mut key_first = [false; 256];
+        for k in by_first.keys().chain(by_joined.keys()) {
+            if let Some(&b) = k.as_bytes().first() {
+                key_first[usize::from(b)] = true;
+            }
         }
         (
             WordFilter {
@@ -113,6 +146,7 @@ impl WordFilter {
                 by_joined,
                 fuzzy_distance,
                 profanity,
+                key_first,
             },
             bad,
         )
@@ -126,9 +160,34 @@ impl WordFilter {
     /// Scans the normalised text (`lower` = ASCII-lower-cased copy).
     pub fn scan(&self, lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
         let mut seen: FxHashSet<(usize, usize)> = FxHashSet::default();
+        // Token byte lengths, contiguous, for the fuzzy length checks.
+        let lens: Vec<usize> = if self.fuzzy_distance > 0 {
+            toks.iter().map(|t| t.text.len()).collect()
+        } else {
+            Vec::new()
+        };
+        // Terms long enough for fuzzy matching, with their edit budget.
+        let fuzzy_terms: Vec<(usize, usize)> = self
+            .terms
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.joined_chars >= 5)
+            .map(|(ti, t)| (ti, self.fuzzy_distance.min(t.joined_chars / 4).max(1)))
+            .collect();
+        // Longest window any fuzzy term can match; a token longer than it skips the loop.
+        let longest = fuzzy_terms
+            .iter()
+            .map(|&(ti, d)| self.terms[ti].joined.len() + d)
+            .max()
+            .unwrap_or(0);
         for (i, tok) in toks.iter().enumerate() {
+            let text: &str = tok.text.as_ref();
+            let keyed = text
+                .as_bytes()
+                .first()
+                .is_some_and(|&b| self.key_first[usize::from(b)]);
             // exact phrase starting here
-            if let Some(cands) = self.by_first.get(tok.text.as_ref()) {
+            if let Some(cands) = keyed.then(|| self.by_first.get(text)).flatten() {
                 for &ti in cands {
                     let t = &self.terms[ti];
                     let k = t.parts.len();
@@ -149,7 +208,7 @@ impl WordFilter {
                 }
             }
             // a phrase written as one token ("competitorx")
-            if let Some(cands) = self.by_joined.get(tok.text.as_ref()) {
+            if let Some(cands) = keyed.then(|| self.by_joined.get(text)).flatten() {
                 for &ti in cands {
                     if seen.insert((ti, tok.start)) {
                         out.push(WordHit {
@@ -161,24 +220,51 @@ impl WordFilter {
                     }
                 }
             }
-            if self.fuzzy_distance > 0 {
-                for (ti, t) in self.terms.iter().enumerate() {
-                    if t.joined_chars < 5 {
-                        continue;
-                    }
-                    let d = self.fuzzy_distance.min(t.joined_chars / 4).max(1);
+            if self.fuzzy_distance > 0 && lens[i] <= longest {
+                for &(ti, d) in &fuzzy_terms {
+                    let t = &self.terms[ti];
                     // cheap reject: the first token alone is far longer than the whole term
-                    if tok.text.len() > t.joined.len() + d {
+                    if lens[i] > t.joined.len() + d {
                         continue;
                     }
                     for k in [t.parts.len(), 1] {
                         if i + k > toks.len() {
                             continue;
                         }
-                        let window = &toks[i..i + k];
-                        let len: usize = window.iter().map(|w| w.text.len()).sum();
+                        let len: usize = lens[i..i + k].iter().sum();
                         if len.abs_diff(t.joined.len()) > d {
                             continue;
+                        }
+                        let window = &toks[i..i + k];
+                        // Necessary condition, no allocation: every edit changes the byte
+                        // histogram's L1 distance by at most 2 (ASCII text only).
+                        if let Some(hist) = &t.hist {
+                            if window.iter().all(|w| w.text.is_ascii()) {
+                                // Bytes absent from the term each need their own edit.
+                                let foreign: usize = window
+                                    .iter()
+                                    .map(|w| {
+                                        w.text
+                                            .bytes()
+                                            .filter(|b| t.mask & (1 << (b & 63)) == 0)
+                                            .count()
+                                    })
+                                    .sum();
+                                if foreign > d {
+                                    continue;
+                                }
+                                let mut h = *hist;
+                                for w in window {
+                                    for &b in w.text.as_bytes() {
+                                        h[usize::from(b & 63)] -= 1;
+                                    }
+                                }
+                                let l1: usize =
+                                    h.iter().map(|x| usize::from(x.unsigned_abs())).sum();
+                                if l1 > 2 * d {
+                                    continue;
+                                }
+                            }
                         }
                         let joined: String = window.iter().map(|w| w.text.as_ref()).collect();
                         if let Some(dist) = bounded_levenshtein(&joined, &t.joined, d) {
@@ -196,19 +282,85 @@ impl WordFilter {
             }
         }
         if self.profanity {
-            profanity_scan(lower, out);
+            profanity_scan(lower, toks, out);
         }
     }
 }
 
-fn profanity_set() -> &'static FxHashSet<&'static str> {
-    static P: OnceLock<FxHashSet<&'static str>> = OnceLock::new();
+/// The profanity list plus a bitmap of the first two bytes of its entries, so that most plain
+/// words are rejected without hashing.
+struct Profanity {
+    set: FxHashSet<&'static str>,
+    pairs: Vec<u64>,
+    /// Same bitmap for the first two chars of every entry with letter runs collapsed to one.
+    collapsed_pairs: Vec<u64>,
+}
+
+fn pair_bit(a: u8, b: u8) -> usize {
+    usize::from(a) << 8 | usize::from(b)
+}
+
+/// The first two chars of `collapse(leet-folded s, 1)`, when both are ASCII.
+fn collapsed_head(s: &str) -> Option<(u8, Option<u8>)> {
+    let mut it = s.chars().map(leet);
+    let a = it.next()?;
+    let b = it.find(|c| *c != a);
+    if !a.is_ascii() || b.is_some_and(|c| !c.is_ascii()) {
+        return None;
+    }
+    Some((a as u8, b.map(|c| c as u8)))
+}
+
+impl Profanity {
+    /// False only when `w` (plain lower-case ASCII) is certainly not in the list.
+    fn may_contain(&self, w: &[u8]) -> bool {
+        match w {
+            [a, b, ..] => {
+                let i = usize::from(*a) << 8 | usize::from(*b);
+                self.pairs[i >> 6] & (1 << (i & 63)) != 0
+            }
+            _ => true,
+        }
+    }
+
+    /// False only when no entry can equal `core` after leet folding and run collapsing.
+    fn may_start_collapsed(&self, core: &str) -> bool {
+        match collapsed_head(core) {
+            Some((a, Some(b))) => {
+                let i = pair_bit(a, b);
+                self.collapsed_pairs[i >> 6] & (1 << (i & 63)) != 0
+            }
+            _ => true,
+        }
+    }
+}
+
+fn profanity() -> &'static Profanity {
+    static P: OnceLock<Profanity> = OnceLock::new();
     P.get_or_init(|| {
-        include_str!("data/profanity.txt")
+        let set: FxHashSet<&'static str> = include_str!("data/profanity.txt")
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect()
+            .collect();
+        let mut pairs = vec![0u64; 1024];
+        let mut collapsed_pairs = vec![0u64; 1024];
+        for w in &set {
+            if let [a, b, ..] = w.as_bytes() {
+                let i = pair_bit(*a, *b);
+                pairs[i >> 6] |= 1 << (i & 63);
+            }
+            let c = collapse(w, 1);
+            if let [a, b, ..] = c.as_bytes() {
+                let i = pair_bit(*a, *b);
+                collapsed_pairs[i >> 6] |= 1 << (i & 63);
+            }
+        }
+        Profanity {
+            set,
+            pairs,
+            collapsed_pairs,
+        }
     })
 }
 
@@ -243,10 +395,13 @@ fn collapse(s: &str, keep: usize) -> String {
 }
 
 /// Profanity: whitespace-separated chunks, leetspeak folded, letter runs collapsed.
-fn profanity_scan(lower: &str, out: &mut Vec<WordHit>) {
-    let set = profanity_set();
-    let is_part = |c: char| c.is_alphanumeric() || matches!(c, '@' | '$' | '!' | '|' | '*');
-    let mut start: Option<usize> = None;
+///
+/// A chunk is a maximal run of letters, digits and the leet symbols `@ $ ! | *`. Chunks without
+/// a letter never match, so they are built from the word tokens (`toks`, the tokens of
+/// `lower`): a token plus the symbols around it and any token joined to it by symbols only.
+fn profanity_scan(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
+    let prof = profanity();
+    let set = &prof.set;
     let check = |s: usize, e: usize, out: &mut Vec<WordHit>| {
         let raw = &lower[s..e];
         // Fast path: a plain lower-case word without letter runs of 3+ needs one lookup.
@@ -257,7 +412,7 @@ fn profanity_scan(lower: &str, out: &mut Vec<WordHit>) {
         if b.iter().all(u8::is_ascii_lowercase)
             && !b.windows(3).any(|w| w[0] == w[1] && w[1] == w[2])
         {
-            if set.contains(raw) {
+            if prof.may_contain(b) && set.contains(raw) {
                 out.push(WordHit {
                     term: None,
                     start: s,
@@ -271,6 +426,11 @@ fn profanity_scan(lower: &str, out: &mut Vec<WordHit>) {
         let trimmed_start = raw.len() - raw.trim_start_matches(['!', '|', '*']).len();
         let core = raw.trim_matches(['!', '|', '*']);
         if core.is_empty() || !core.chars().any(char::is_alphabetic) {
+            return;
+        }
+        // Necessary condition without allocating: every lookup below has the same
+        // run-collapsed form, whose first two chars must start some collapsed list entry.
+        if !core.contains('*') && !prof.may_start_collapsed(core) {
             return;
         }
         let folded: String = core.chars().map(leet).collect();
@@ -289,17 +449,32 @@ fn profanity_scan(lower: &str, out: &mut Vec<WordHit>) {
             }
         }
     };
-    for (i, c) in lower.char_indices() {
-        if is_part(c) {
-            if start.is_none() {
-                start = Some(i);
-            }
-        } else if let Some(s) = start.take() {
-            check(s, i, out);
+    let b = lower.as_bytes();
+    let sym = |c: u8| matches!(c, b'@' | b'$' | b'!' | b'|' | b'*');
+    let mut prev_end = 0;
+    let mut ti = 0;
+    while ti < toks.len() {
+        let mut start = toks[ti].start;
+        while start > prev_end && sym(b[start - 1]) {
+            start -= 1;
         }
-    }
-    if let Some(s) = start {
-        check(s, lower.len(), out);
+        let mut end = toks[ti].end;
+        ti += 1;
+        loop {
+            let mut j = end;
+            while j < b.len() && sym(b[j]) {
+                j += 1;
+            }
+            if ti < toks.len() && toks[ti].start == j {
+                end = toks[ti].end;
+                ti += 1;
+            } else {
+                end = j;
+                break;
+            }
+        }
+        check(start, end, out);
+        prev_end = end;
     }
 }
 

@@ -31,7 +31,10 @@ script = "script.json"
 "#;
 
 fn token() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let mut claims = serde_json::Map::new();
     claims.insert("tenant_id".into(), serde_json::json!("acme"));
     claims.insert("exp".into(), serde_json::json!(now + 3600));
@@ -53,14 +56,29 @@ fn summary(name: &str, mut v: Vec<Duration>) {
 
 #[tokio::main]
 async fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
     let dir = std::env::temp_dir().join(format!("warden-ks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("script.json"), r#"{"default": [{"answer": "hi"}]}"#).unwrap();
-    let config = warden_config::load_str(CONFIG, &dir.join("warden.toml"), &BTreeMap::<String, String>::new()).unwrap();
+    std::fs::write(
+        dir.join("script.json"),
+        r#"{"default": [{"answer": "hi"}]}"#,
+    )
+    .unwrap();
+    let config = warden_config::load_str(
+        CONFIG,
+        &dir.join("warden.toml"),
+        &BTreeMap::<String, String>::new(),
+    )
+    .unwrap();
     let app = warden_server::build(config).unwrap();
     let running = warden_server::start(app).await.unwrap();
-    let url = format!("http://{}/v1/agents/support/sessions/s/invoke", running.bound.data);
+    let url = format!(
+        "http://{}/v1/agents/support/sessions/s/invoke",
+        running.bound.data
+    );
     let admin = format!("http://{}/admin/v1/killswitch", running.bound.admin);
     let http = reqwest::Client::new();
     let token = token();
@@ -96,21 +114,34 @@ async fn main() {
         while status().await != 200 {}
 
         let t = Instant::now();
-        let resp = http.put(&admin).bearer_auth("admin-token-for-the-example")
+        let resp = http
+            .put(&admin)
+            .bearer_auth("admin-token-for-the-example")
             .header("content-type", "application/json")
             .body(r#"{"scope":"tenant:acme","enabled":true,"reason":"propagation test"}"#)
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         while status().await != 503 {}
         admin_times.push(t.elapsed());
-        http.put(&admin).bearer_auth("admin-token-for-the-example")
+        http.put(&admin)
+            .bearer_auth("admin-token-for-the-example")
             .header("content-type", "application/json")
             .body(r#"{"scope":"tenant:acme","enabled":false}"#)
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         while status().await != 200 {}
     }
-    summary("store flip (another process, e.g. the CLI) -> first 503", store_times);
-    summary("admin API flip -> first 503 (includes the audited PUT)", admin_times);
+    summary(
+        "store flip (another process, e.g. the CLI) -> first 503",
+        store_times,
+    );
+    summary(
+        "admin API flip -> first 503 (includes the audited PUT)",
+        admin_times,
+    );
     running.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
