@@ -238,3 +238,27 @@ fn missing_segment_is_detected() {
     let bad = verify_path(dir.path()).unwrap_err();
     assert!(bad.reason.contains("segment is missing"), "{bad}");
 }
+
+#[test]
+fn batch_durability_commits_rotates_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = AuditLog::open(AuditOptions {
+            dir: dir.path().to_path_buf(),
+            durability: Durability::Batch,
+            segment_bytes: 4096,
+        })
+        .unwrap();
+        for i in 0..80u64 {
+            assert_eq!(
+                log.append_blocking("batch", "t".into(), json!({"i": i}))
+                    .unwrap(),
+                i + 1
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let report = verify_path(dir.path()).unwrap();
+    assert_eq!(report.records, 80);
+    assert!(report.segments > 2);
+}

@@ -125,8 +125,9 @@ impl RateLimits {
         {
             let mut bucket = t.tokens.lock().unwrap_or_else(|p| p.into_inner());
             bucket.refill(Instant::now());
-            if bucket.level <= 0.0 {
-                let wait = (-bucket.level + 1.0) / bucket.per_sec.max(f64::MIN_POSITIVE);
+            // A request needs at least one token of budget left.
+            if bucket.level < 1.0 {
+                let wait = (1.0 - bucket.level) / bucket.per_sec.max(f64::MIN_POSITIVE);
                 return Err(Limited {
                     kind: LimitKind::Tokens,
                     retry_after_secs: ceil_secs(Duration::from_secs_f64(wait.min(3600.0))),
