@@ -46,22 +46,26 @@ fn aws_type(status: StatusCode) -> &'static str {
     }
 }
 
+/// The AWS rest-json error shape (`x-amzn-ErrorType`, top-level `message`) that AWS SDKs
+/// parse, with Warden's `error` object alongside.
 fn aws_error(err: ApiError) -> Response {
     let kind = aws_type(err.status);
-    let message = err.message.clone();
-    let mut resp = err.into_response();
-    // Rebuild the body with `message` at the top level, which AWS SDKs read.
-    let body = json!({"message": message, "__type": kind});
-    let (mut parts, old) = resp.into_parts();
-    drop(old);
-    let _ = &mut parts;
-    let mut merged = body;
-    if let Ok(v) = HeaderValue::from_str(kind) {
-        parts.headers.insert("x-amzn-errortype", v);
+    let body = json!({
+        "message": err.message,
+        "__type": kind,
+        "error": {"code": kind, "message": err.message, "requestId": err.request_id},
+    });
+    let mut resp = (err.status, axum::Json(body)).into_response();
+    let headers = resp.headers_mut();
+    headers.insert("x-amzn-errortype", HeaderValue::from_static(kind));
+    for (name, value) in &err.headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name.clone(), v);
+        }
     }
-    merged["error"] = json!({"code": kind, "message": message,
-        "requestId": parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("")});
-    resp = Response::from_parts(parts, axum::body::Body::from(merged.to_string()));
+    if let Ok(v) = HeaderValue::from_str(&err.request_id) {
+        headers.insert("x-request-id", v);
+    }
     resp
 }
 
