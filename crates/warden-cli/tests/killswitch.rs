@@ -244,3 +244,79 @@ async fn cli_flip_against_the_store_reaches_a_running_server_within_a_second() {
     );
     assert!(project.warden(&["audit", "verify"]).status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_lists_verdicts_and_verifies_the_audit_log() {
+    let project = Project::new(|t| t);
+    let server = Server::start(&project);
+    let admin = project.admin_token();
+    let token = project.token("acme", |_| {});
+    assert_eq!(
+        invoke(&server, Some(&token), json!({"inputText": "hi"}))
+            .await
+            .0,
+        200
+    );
+    let (status, _, body) = invoke(
+        &server,
+        Some(&token),
+        json!({"inputText": "my SSN is 536-22-8410"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["verdict"]["decision"], "block");
+    // The index is written behind the request path; give it a moment.
+    let mut rows = Value::Null;
+    for _ in 0..30 {
+        rows = client()
+            .get(format!(
+                "{}/admin/v1/verdicts?tenant=acme&decision=block",
+                server.admin
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if rows["verdicts"].as_array().is_some_and(|v| !v.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let v = &rows["verdicts"][0];
+    assert_eq!(
+        v["rules"][0], "guard.pii.US_SOCIAL_SECURITY_NUMBER",
+        "{rows}"
+    );
+    assert_eq!(v["tenantId"], "acme");
+    assert!(
+        !rows.to_string().contains("536-22-8410"),
+        "verdicts never carry content"
+    );
+    let resp = client()
+        .get(format!("{}/admin/v1/verdicts?bogus=1", server.admin))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let report: Value = client()
+        .get(format!("{}/admin/v1/audit/verify", server.admin))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["records"].as_u64().unwrap() >= 2);
+    // Neither the audit log nor anything on disk holds the SSN.
+    let audit =
+        std::fs::read_to_string(project.path().join("warden-data/audit/audit-000001.jsonl"))
+            .unwrap();
+    assert!(!audit.contains("536-22-8410"));
+    assert!(audit.contains("guard.pii.US_SOCIAL_SECURITY_NUMBER"));
+}
