@@ -168,7 +168,7 @@ async fn hostile_tokens_are_refused_with_401_and_www_authenticate() {
         (
             "giant claims",
             project.token("acme", |c| {
-                c["pad"] = json!("x".repeat(20_000));
+                c["pad"] = json!("x".repeat(9_000));
             }),
             "too_large",
         ),
@@ -357,7 +357,18 @@ async fn limits_and_errors_have_precise_statuses_and_one_shape() {
         .unwrap();
     assert_eq!(resp.status(), 503);
     assert_eq!(error_code(&resp.json().await.unwrap()), "tools_unavailable");
-    // Oversized headers are refused by the HTTP layer.
+    // Headers over limits.max_header_bytes (16 KiB) get 431; far larger ones are cut off by
+    // the HTTP layer before they are buffered.
+    let resp = http
+        .post(server.invoke_url("support", "s"))
+        .bearer_auth(&token)
+        .header("x-junk", "y".repeat(20_000))
+        .json(&json!({"inputText": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 431);
+    assert_eq!(error_code(&resp.json().await.unwrap()), "headers_too_large");
     let resp = http
         .post(server.invoke_url("support", "s"))
         .bearer_auth(&token)
@@ -546,4 +557,36 @@ async fn jwks_url_keys_are_fetched_and_used() {
         hits.load(std::sync::atomic::Ordering::SeqCst) >= 2,
         "the key set is refreshed"
     );
+}
+
+/// A client that sends headers and then trickles its body is answered 408 once
+/// `limits.request_timeout_ms` passes, and the server keeps serving others.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_bodies_time_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let project = Project::new(|t| {
+        t.replace(
+            "max_input_chars = 20000",
+            "max_input_chars = 20000\nrequest_timeout_ms = 500",
+        )
+    });
+    let server = Server::start(&project);
+    let token = project.token("acme", |_| {});
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/agents/support/sessions/s/invoke HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"inputText\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let (status, _, _) = invoke(&server, Some(&token), json!({"inputText": "hi"})).await;
+    assert_eq!(status, 200);
 }

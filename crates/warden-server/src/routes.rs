@@ -316,9 +316,41 @@ pub(crate) async fn admit(
             None,
         ));
     }
-    let bytes = read_body(body, &parts.headers, limits.max_body_bytes)
-        .await
-        .map_err(|e| (e, None))?;
+    let header_bytes: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return Err((
+            ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                format!(
+                    "request headers are larger than {} bytes",
+                    limits.max_header_bytes
+                ),
+            ),
+            None,
+        ));
+    }
+    // A client that trickles its body is cut off instead of holding the task.
+    let bytes = tokio::time::timeout(
+        Duration::from_millis(limits.request_timeout_ms),
+        read_body(body, &parts.headers, limits.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        (
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time",
+            ),
+            None,
+        )
+    })?
+    .map_err(|e| (e, None))?;
     let sig = SigV4Request {
         method: parts.method.as_str(),
         path: parts.uri.path(),
