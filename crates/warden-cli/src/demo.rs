@@ -165,7 +165,7 @@ async fn scenario(cfg_path: &std::path::Path) -> Result<ExitCode> {
     let status = resp.status();
     let body: Value = resp.json().await?;
     println!(
-        "     {status}: {} (the sandbox, egress proxy and trace-vs-egress detector are not in this build)",
+        "     {status}: {} (tool calls need the sandbox cells, which this build does not wire in yet)",
         body["error"]["message"]
     );
 
