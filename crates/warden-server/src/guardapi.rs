@@ -6,7 +6,7 @@
 use crate::app::App;
 use crate::error::ApiError;
 use crate::now_rfc3339;
-use crate::routes::{admit, request_id, Decided};
+use crate::routes::{admit, request_id, Decided, Finish};
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
@@ -125,46 +125,28 @@ async fn apply(app: Arc<App>, id: String, version: Option<String>, req: Request)
         Ok(value)
     }
     .await;
-    let tenant = principal
-        .as_ref()
-        .map(|p| p.tenant.as_str())
-        .unwrap_or("")
-        .to_string();
-    match result {
-        Ok(body) => {
-            app.count("apply_guardrail", &tenant, "ok", started);
-            let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-            if let Ok(v) = rid.parse() {
-                resp.headers_mut().insert("x-request-id", v);
-            }
-            resp
-        }
-        Err((err, outcome)) => {
-            let err = err.with_request_id(&rid);
-            let audited = app
-                .audit_decision(Decided {
-                    request_id: &rid,
-                    route: "apply_guardrail",
-                    principal: principal.as_ref(),
-                    agent: "",
-                    session: "",
-                    status: err.status,
-                    outcome: err.code,
-                    extra: json!({"guardrail": id.chars().take(64).collect::<String>(), "message": err.message}),
-                })
-                .await;
-            app.count(
-                "apply_guardrail",
-                &tenant,
-                outcome.unwrap_or(err.code),
-                started,
-            );
-            match audited {
-                Ok(()) => aws_error(err),
-                Err(e) => aws_error(e.with_request_id(&rid)),
-            }
-        }
-    }
+    let result = result.map(|body| {
+        let outcome = if body["action"] == "NONE" {
+            "none"
+        } else {
+            "intervened"
+        };
+        (body, outcome)
+    });
+    app.finish(
+        Finish {
+            route: "apply_guardrail",
+            request_id: &rid,
+            started,
+            principal: principal.as_ref(),
+            agent: "",
+            session: "",
+            extra: json!({"guardrail": id.chars().take(64).collect::<String>()}),
+        },
+        result,
+        aws_error,
+    )
+    .await
 }
 
 /// The rule ids (as in verdicts) of everything that acted, read off the Bedrock assessments.

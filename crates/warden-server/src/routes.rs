@@ -167,6 +167,64 @@ impl App {
     }
 }
 
+/// Where a data-plane request ended, for [`App::finish`].
+pub(crate) struct Finish<'a> {
+    pub route: &'static str,
+    pub request_id: &'a str,
+    pub started: Instant,
+    pub principal: Option<&'a Principal>,
+    pub agent: &'a str,
+    pub session: &'a str,
+    /// Route-specific fields for the audit record of a refusal.
+    pub extra: Value,
+}
+
+impl App {
+    /// Ends a data-plane request: counts it, and for a refusal or failure appends its audit
+    /// record first (successful decisions were audited by the route before this point) and
+    /// renders the error with `render`. A failed audit append turns into a 500.
+    pub(crate) async fn finish(
+        &self,
+        f: Finish<'_>,
+        result: Result<(Value, &'static str), Failure>,
+        render: fn(ApiError) -> Response,
+    ) -> Response {
+        let tenant = f.principal.map(|p| p.tenant.as_str()).unwrap_or("");
+        match result {
+            Ok((body, outcome)) => {
+                self.count(f.route, tenant, outcome, f.started);
+                let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
+                if let Ok(v) = f.request_id.parse() {
+                    resp.headers_mut().insert("x-request-id", v);
+                }
+                resp
+            }
+            Err((err, outcome)) => {
+                let err = err.with_request_id(f.request_id);
+                let mut extra = f.extra;
+                extra["message"] = Value::String(err.message.clone());
+                let audited = self
+                    .audit_decision(Decided {
+                        request_id: f.request_id,
+                        route: f.route,
+                        principal: f.principal,
+                        agent: f.agent,
+                        session: f.session,
+                        status: err.status,
+                        outcome: err.code,
+                        extra,
+                    })
+                    .await;
+                self.count(f.route, tenant, outcome.unwrap_or(err.code), f.started);
+                match audited {
+                    Ok(()) => render(err),
+                    Err(e) => render(e.with_request_id(f.request_id)),
+                }
+            }
+        }
+    }
+}
+
 fn refusal_error(app: &App, refusal: &Refusal) -> ApiError {
     match refusal {
         Refusal::Auth(e) => {
@@ -251,37 +309,22 @@ async fn invoke(
         &mut principal,
     )
     .await;
-    let tenant = principal.as_ref().map(|p| p.tenant.as_str()).unwrap_or("");
-    match result {
-        Ok((body, outcome)) => {
-            app.count("invoke", tenant, outcome, started);
-            let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-            if let Ok(v) = request_id.parse() {
-                resp.headers_mut().insert("x-request-id", v);
-            }
-            resp
-        }
-        Err((err, outcome)) => {
-            let err = err.with_request_id(&request_id);
-            let audited = app
-                .audit_decision(Decided {
-                    request_id: &request_id,
-                    route: "invoke",
-                    principal: principal.as_ref(),
-                    agent: &agent_raw.chars().take(128).collect::<String>(),
-                    session: &session_raw.chars().take(128).collect::<String>(),
-                    status: err.status,
-                    outcome: err.code,
-                    extra: json!({"message": err.message}),
-                })
-                .await;
-            app.count("invoke", tenant, outcome.unwrap_or(err.code), started);
-            match audited {
-                Ok(()) => err.into_response(),
-                Err(e) => e.with_request_id(&request_id).into_response(),
-            }
-        }
-    }
+    let agent = agent_raw.chars().take(128).collect::<String>();
+    let session = session_raw.chars().take(128).collect::<String>();
+    app.finish(
+        Finish {
+            route: "invoke",
+            request_id: &request_id,
+            started,
+            principal: principal.as_ref(),
+            agent: &agent,
+            session: &session,
+            extra: json!({}),
+        },
+        result,
+        IntoResponse::into_response,
+    )
+    .await
 }
 
 pub(crate) type Failure = (ApiError, Option<&'static str>);
