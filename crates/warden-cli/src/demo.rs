@@ -108,6 +108,25 @@ async fn scenario(cfg_path: &std::path::Path) -> Result<ExitCode> {
         ),
     );
 
+    println!("\n   The same customer pastes a social security number");
+    let resp = invoke(
+        "My SSN is 536-22-8410, can you update my account?",
+        Some(&token),
+    )
+    .await?;
+    let body: Value = resp.json().await?;
+    println!("     completion: {}", body["completion"]);
+    check.expect(
+        "the guardrail blocks it before the model runs",
+        body["verdict"]["decision"] == "block"
+            && body["verdict"]["reasons"][0]["rule"] == "guard.pii.US_SOCIAL_SECURITY_NUMBER"
+            && !body.to_string().contains("536-22-8410"),
+        format!(
+            "decision={} rule={}",
+            body["verdict"]["decision"], body["verdict"]["reasons"][0]["rule"]
+        ),
+    );
+
     println!("\n2. A request without credentials");
     let resp = invoke("Hello", None).await?;
     let www = resp.headers().get("www-authenticate").cloned();
