@@ -113,6 +113,8 @@ struct LayerFinding {
 struct ScanState {
     budget: usize,
     limited: bool,
+    /// Prompt-attack hits of the top layer, when computed ahead (see `scan_with`).
+    top_attack: Option<Vec<attack::AttackHit>>,
 }
 
 fn block_or_none(path: &str, a: ConfigAction, problems: &mut Vec<GuardProblem>) {
@@ -544,6 +546,7 @@ impl Guardrail {
         let mut st = ScanState {
             budget: self.inner.decode.map_or(0, |(_, b)| b),
             limited: false,
+            top_attack: None,
         };
         // The top layer's lower-cased copy and word tokens are shared by every scanner.
         let lower = norm.text.to_ascii_lowercase();
@@ -555,8 +558,25 @@ impl Guardrail {
         } else {
             Vec::new()
         };
+        // When the top layer gets both prompt-attack scans (plain, and ROT13 in `top_only`),
+        // one pass over `lower` finds the hits of both.
+        let mut attack_hits = None;
+        if let (Some(a), Some(_)) = (&self.inner.attack, self.inner.decode) {
+            if cx.source.is_model_bound() && lower.bytes().any(|b| b.is_ascii_alphabetic()) {
+                let (mut plain, mut rot) = (Vec::new(), Vec::new());
+                a.detector.scan_with_rot13(
+                    &lower,
+                    cx.source == Source::ToolOutput,
+                    &mut plain,
+                    &mut rot,
+                );
+                attack_hits = Some((plain, rot));
+            }
+        }
+        let (plain_hits, rot_hits) = attack_hits.unzip();
+        st.top_attack = plain_hits;
         let mut layer = self.scan_layer_with(&norm.text, &lower, &toks, 0, cx.source, &mut st);
-        self.top_only(&lower, &toks, cx, &mut layer);
+        self.top_only(&lower, &toks, cx, &mut layer, rot_hits);
         drop_redundant_generic(&mut layer);
 
         let model_bound = cx.source.is_model_bound();
@@ -718,9 +738,17 @@ impl Guardrail {
 
         if let Some(a) = &i.attack {
             if source.is_model_bound() {
-                let mut hits = Vec::new();
-                a.detector
-                    .scan(lower, source == Source::ToolOutput, &mut hits);
+                let ahead = if depth == 0 {
+                    st.top_attack.take()
+                } else {
+                    None
+                };
+                let hits = ahead.unwrap_or_else(|| {
+                    let mut hits = Vec::new();
+                    a.detector
+                        .scan(lower, source == Source::ToolOutput, &mut hits);
+                    hits
+                });
                 // Text that had to be decoded to reveal an attack is itself an encoding trick.
                 let boost = if depth > 0 && !hits.is_empty() {
                     0.5
@@ -789,6 +817,7 @@ impl Guardrail {
         toks: &[words::Token<'_>],
         cx: ScanContext<'_>,
         out: &mut Vec<LayerFinding>,
+        rot_hits: Option<Vec<attack::AttackHit>>,
     ) {
         let i = &self.inner;
         if let Some((matcher, infos)) = &i.topics {
@@ -825,10 +854,13 @@ impl Guardrail {
         }
         if let (Some(a), Some(_)) = (&i.attack, i.decode) {
             if cx.source.is_model_bound() && lower.bytes().any(|b| b.is_ascii_alphabetic()) {
-                let rotated = attack::rot13(lower);
-                let mut hits = Vec::new();
-                a.detector
-                    .scan(&rotated, cx.source == Source::ToolOutput, &mut hits);
+                let hits = rot_hits.unwrap_or_else(|| {
+                    let rotated = attack::rot13(lower);
+                    let mut hits = Vec::new();
+                    a.detector
+                        .scan(&rotated, cx.source == Source::ToolOutput, &mut hits);
+                    hits
+                });
                 let conf = 1.0 - (1.0 - attack::confidence(&hits)) * 0.5;
                 if !hits.is_empty() && conf >= a.threshold {
                     for h in hits {

@@ -615,14 +615,29 @@ impl PatternScanner {
         let b = text.as_bytes();
         // End of the last run found per detector: anchors before it are already covered.
         let mut covered = [0usize; RUN_DETS.len()];
+        // Detectors with `i < covered[k]` (their anchors here are already covered), and the
+        // smallest such `covered[k]`, where the set must be recomputed.
+        let mut busy = 0u16;
+        let mut busy_until = usize::MAX;
         for (i, &c) in b.iter().enumerate() {
             let mut m = anchors[usize::from(c)];
+            if m == 0 {
+                continue;
+            }
+            if i >= busy_until {
+                busy = 0;
+                busy_until = usize::MAX;
+                for (k, &e) in covered.iter().enumerate() {
+                    if i < e {
+                        busy |= 1 << k;
+                        busy_until = busy_until.min(e);
+                    }
+                }
+            }
+            m &= !busy;
             while m != 0 {
                 let k = m.trailing_zeros() as usize;
                 m &= m - 1;
-                if i < covered[k] {
-                    continue;
-                }
                 let bit = 1u16 << k;
                 let mut s = i;
                 while s > covered[k] && alpha[usize::from(b[s - 1])] & bit != 0 {
@@ -633,6 +648,8 @@ impl PatternScanner {
                     e += 1;
                 }
                 covered[k] = e;
+                busy |= bit;
+                busy_until = busy_until.min(e);
                 let (min_len, keep) = self.run_keep[k];
                 if e - s >= min_len && keep(&b[s..e]) {
                     out[k].push((s, e));

@@ -82,6 +82,14 @@ pub(crate) struct WordFilter {
     profanity: bool,
     /// First bytes of every `by_first` / `by_joined` key: other tokens skip both lookups.
     key_first: [bool; 256],
+    /// Fuzzy terms (at least 5 chars) with their edit budget, in term order.
+    fuzzy_terms: Vec<(usize, usize)>,
+    /// Length index for fuzzy matching: `fuzzy_single[n]` lists the fuzzy terms (indexes into
+    /// `fuzzy_terms`) whose one-token window passes the length check for a token of `n` bytes.
+    fuzzy_single: Vec<Vec<usize>>,
+    /// Same for the multi-token windows: per window size `k` (> 1), the fuzzy terms with `k`
+    /// parts indexed by the summed byte length of `k` consecutive tokens.
+    fuzzy_multi: Vec<(usize, Vec<Vec<usize>>)>,
 }
 
 /// A word-filter hit in normalised-text bytes.
@@ -139,6 +147,46 @@ impl WordFilter {
                 key_first[usize::from(b)] = true;
             }
         }
+        // Terms long enough for fuzzy matching, with their edit budget.
+        let fuzzy_terms: Vec<(usize, usize)> = if fuzzy_distance > 0 {
+            terms
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.joined_chars >= 5)
+                .map(|(ti, t)| (ti, fuzzy_distance.min(t.joined_chars / 4).max(1)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // A window of `n` bytes can only match a term whose joined length is within its edit
+        // budget of `n` (the scan's length check); index the terms by the lengths they accept.
+        let mut fuzzy_single: Vec<Vec<usize>> = Vec::new();
+        let mut fuzzy_multi: Vec<(usize, Vec<Vec<usize>>)> = Vec::new();
+        for (fi, &(ti, d)) in fuzzy_terms.iter().enumerate() {
+            let t = &terms[ti];
+            let lo = t.joined.len().saturating_sub(d);
+            let hi = t.joined.len() + d;
+            let add = |table: &mut Vec<Vec<usize>>| {
+                if table.len() <= hi {
+                    table.resize(hi + 1, Vec::new());
+                }
+                for slot in &mut table[lo..=hi] {
+                    slot.push(fi);
+                }
+            };
+            add(&mut fuzzy_single);
+            let k = t.parts.len();
+            if k > 1 {
+                let pos = match fuzzy_multi.iter().position(|(kk, _)| *kk == k) {
+                    Some(p) => p,
+                    None => {
+                        fuzzy_multi.push((k, Vec::new()));
+                        fuzzy_multi.len() - 1
+                    }
+                };
+                add(&mut fuzzy_multi[pos].1);
+            }
+        }
         (
             WordFilter {
                 terms,
@@ -147,6 +195,9 @@ impl WordFilter {
                 fuzzy_distance,
                 profanity,
                 key_first,
+                fuzzy_terms,
+                fuzzy_single,
+                fuzzy_multi,
             },
             bad,
         )
@@ -166,20 +217,10 @@ impl WordFilter {
         } else {
             Vec::new()
         };
-        // Terms long enough for fuzzy matching, with their edit budget.
-        let fuzzy_terms: Vec<(usize, usize)> = self
-            .terms
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.joined_chars >= 5)
-            .map(|(ti, t)| (ti, self.fuzzy_distance.min(t.joined_chars / 4).max(1)))
-            .collect();
-        // Longest window any fuzzy term can match; a token longer than it skips the loop.
-        let longest = fuzzy_terms
-            .iter()
-            .map(|&(ti, d)| self.terms[ti].joined.len() + d)
-            .max()
-            .unwrap_or(0);
+        let fuzzy_terms = &self.fuzzy_terms;
+        // Fuzzy terms that pass a length check at the current token (indexes into
+        // `fuzzy_terms`, sorted so that hits come out in term order).
+        let mut cands: Vec<usize> = Vec::new();
         for (i, tok) in toks.iter().enumerate() {
             let text: &str = tok.text.as_ref();
             let keyed = text
@@ -220,8 +261,24 @@ impl WordFilter {
                     }
                 }
             }
-            if self.fuzzy_distance > 0 && lens[i] <= longest {
-                for &(ti, d) in &fuzzy_terms {
+            if !fuzzy_terms.is_empty() {
+                cands.clear();
+                if let Some(c) = self.fuzzy_single.get(lens[i]) {
+                    cands.extend_from_slice(c);
+                }
+                for (k, table) in &self.fuzzy_multi {
+                    if i + k <= toks.len() {
+                        let len: usize = lens[i..i + k].iter().sum();
+                        if let Some(c) = table.get(len) {
+                            cands.extend_from_slice(c);
+                        }
+                    }
+                }
+                if cands.len() > 1 {
+                    cands.sort_unstable();
+                    cands.dedup();
+                }
+                for &(ti, d) in cands.iter().map(|&fi| &fuzzy_terms[fi]) {
                     let t = &self.terms[ti];
                     // cheap reject: the first token alone is far longer than the whole term
                     if lens[i] > t.joined.len() + d {
@@ -294,6 +351,9 @@ struct Profanity {
     pairs: Vec<u64>,
     /// Same bitmap for the first two chars of every entry with letter runs collapsed to one.
     collapsed_pairs: Vec<u64>,
+    /// Bit `n` set when some entry is `n` bytes long (entries longer than 63 bytes set bit 63;
+    /// the fast path only looks up words of at most 24 bytes).
+    len_mask: u64,
 }
 
 fn pair_bit(a: u8, b: u8) -> usize {
@@ -356,10 +416,12 @@ fn profanity() -> &'static Profanity {
                 collapsed_pairs[i >> 6] |= 1 << (i & 63);
             }
         }
+        let len_mask = set.iter().fold(0u64, |m, w| m | 1 << w.len().min(63));
         Profanity {
             set,
             pairs,
             collapsed_pairs,
+            len_mask,
         }
     })
 }
@@ -409,10 +471,18 @@ fn profanity_scan(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
             return;
         }
         let b = raw.as_bytes();
-        if b.iter().all(u8::is_ascii_lowercase)
-            && !b.windows(3).any(|w| w[0] == w[1] && w[1] == w[2])
-        {
-            if prof.may_contain(b) && set.contains(raw) {
+        // One pass: all lower-case ASCII letters, and whether a letter repeats 3+ times.
+        let mut plain = true;
+        let mut triple = false;
+        for (j, &c) in b.iter().enumerate() {
+            if !c.is_ascii_lowercase() {
+                plain = false;
+                break;
+            }
+            triple |= j >= 2 && c == b[j - 1] && c == b[j - 2];
+        }
+        if plain && !triple {
+            if prof.len_mask & (1 << b.len()) != 0 && prof.may_contain(b) && set.contains(raw) {
                 out.push(WordHit {
                     term: None,
                     start: s,
