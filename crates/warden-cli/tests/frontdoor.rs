@@ -215,14 +215,7 @@ async fn hostile_tokens_are_refused_with_401_and_www_authenticate() {
         .unwrap();
     assert_eq!(resp.status(), 401);
     // The metrics count refusals by reason.
-    let metrics = client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&server).await;
     assert!(
         metrics.contains("warden_auth_failures_total{reason=\"alg_none\"} 1"),
         "{metrics}"
@@ -230,10 +223,10 @@ async fn hostile_tokens_are_refused_with_401_and_www_authenticate() {
 }
 
 mod hmac_sha256 {
-    //! Minimal HMAC-SHA256 for forging tokens in tests (via the `jsonwebtoken` HS256 signer).
+    //! HMAC-SHA256 for forging tokens in tests, via `jsonwebtoken`'s HS256 signer.
+    use base64::Engine;
+
     pub fn sign(key: &[u8], data: &[u8]) -> Vec<u8> {
-        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-        let _ = header;
         let sig = jsonwebtoken::crypto::sign(
             data,
             &jsonwebtoken::EncodingKey::from_secret(key),
@@ -244,7 +237,6 @@ mod hmac_sha256 {
             .decode(sig)
             .unwrap()
     }
-    use base64::Engine;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -420,14 +412,7 @@ async fn health_readiness_and_metrics() {
     let token = project.token("acme", |_| {});
     let (status, _, _) = invoke(&server, Some(&token), json!({"inputText": "hi"})).await;
     assert_eq!(status, 200);
-    let metrics = http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&server).await;
     for needle in [
         "warden_requests_total{outcome=\"allow\",route=\"invoke\",tenant=\"acme\"} 1",
         "warden_request_duration_seconds_bucket{route=\"invoke\"",

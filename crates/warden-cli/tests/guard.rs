@@ -210,14 +210,7 @@ async fn invoke_screens_input_and_output() {
         !trace.contains("jane.doe@example.com") && trace.contains("{EMAIL}"),
         "{trace}"
     );
-    let metrics = client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&server).await;
     assert!(
         metrics
             .contains("warden_guard_interventions_total{guardrail=\"support\",stage=\"input\"} 3"),

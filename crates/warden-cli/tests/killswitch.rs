@@ -132,14 +132,7 @@ async fn admin_api_flips_every_scope_and_requires_the_admin_token() {
             .0,
         200
     );
-    let metrics = client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&server).await;
     assert!(
         metrics.contains("warden_killswitch_engaged{scope=\"global\"} 0"),
         "{metrics}"

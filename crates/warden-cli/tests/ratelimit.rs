@@ -79,14 +79,7 @@ async fn concurrent_clients_never_exceed_the_allowance() {
             .0,
         200
     );
-    let metrics = client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&server).await;
     assert!(
         metrics.contains(&format!(
             "warden_ratelimit_refusals_total{{limit=\"requests\",tenant=\"acme\"}} {refused}"

@@ -209,6 +209,18 @@ pub async fn invoke(
     (status, headers, body)
 }
 
+/// The server's Prometheus text.
+pub async fn metrics(server: &Server) -> String {
+    client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Asserts the common error shape and returns its code.
 pub fn error_code(body: &Value) -> String {
     let err = &body["error"];
