@@ -1,6 +1,7 @@
 //! Warden's shared vocabulary: identifiers, the authenticated principal, kill-switch scopes,
-//! verdicts and the `Sensitive<T>` wrapper. No IO, no async, no clocks.
+//! verdicts, egress events and the `Sensitive<T>` wrapper. No IO, no async, no clocks.
 
+pub mod egress;
 pub mod ids;
 pub mod killswitch;
 pub mod principal;
