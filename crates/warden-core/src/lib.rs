@@ -12,4 +12,4 @@ pub use ids::{AgentId, IdError, RequestId, SessionId, TenantId};
 pub use killswitch::{KillScope, KillScopeError};
 pub use principal::{AuthMethod, Principal};
 pub use sensitive::Sensitive;
-pub use verdict::{Decision, Reason, Verdict, VerdictMode};
+pub use verdict::{Decision, JudgeOpinion, Reason, Verdict, VerdictMode};

@@ -63,3 +63,15 @@ pub struct Verdict {
     /// RFC 3339 time the decision was made.
     pub decided_at: String,
 }
+
+/// What an LLM judge concluded about an invocation, in the strict shape it must answer with.
+/// The judge only ever sees a compact evidence summary; its opinion is one input to fusion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeOpinion {
+    pub decision: Decision,
+    /// 0.0..=1.0.
+    pub confidence: f64,
+    /// One or two sentences a human can act on.
+    pub reason: String,
+}
