@@ -11,8 +11,8 @@ pub use provider::{
     ModelError, ModelProvider, ModelRequest, ModelTurn, ToolCall, TurnAction, Usage,
 };
 pub use runtime::{
-    AgentError, Invocation, InvocationOutcome, Screen, ScreenOutcome, ScreenSource, ToolError,
-    ToolOutput, ToolRunner,
+    AgentError, Invocation, InvocationOutcome, Screen, ScreenOutcome, ScreenSource, StepCheck,
+    Stop, ToolContext, ToolError, ToolOutput, ToolRunner,
 };
 pub use scripted::{ScriptError, ScriptedProvider};
 pub use trace::TraceBuilder;

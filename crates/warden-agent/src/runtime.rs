@@ -8,7 +8,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use warden_config::AgentConfig;
-use warden_core::TenantId;
+use warden_core::egress::EgressEvent;
+use warden_core::{Reason, TenantId};
 
 /// What text is being screened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +42,46 @@ pub trait Screen: Send + Sync {
 }
 
 /// A tool's result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ToolOutput {
     /// The body text the handler returned.
     pub text: String,
+    /// Every DNS query and connection the tool made while it ran, attributed to this call.
+    pub egress: Vec<EgressEvent>,
+    /// Things the broker changed or noticed (e.g. a tenant argument it overrode).
+    pub notes: Vec<Reason>,
+}
+
+/// Who a tool call runs for and in which invocation; everything here is trusted (it comes
+/// from the front door, never from the model).
+#[derive(Debug, Clone, Copy)]
+pub struct ToolContext<'a> {
+    pub tenant: &'a TenantId,
+    /// The authenticated subject (JWT `sub` or access key id).
+    pub subject: &'a str,
+    pub agent_id: &'a str,
+    pub session_id: &'a str,
+    pub invocation_id: &'a str,
+    pub input_text: &'a str,
+    pub session_attributes: &'a BTreeMap<String, String>,
+    pub prompt_session_attributes: &'a BTreeMap<String, String>,
+}
+
+/// Why a per-step check stopped the loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    /// Stable ids of the rules that fired.
+    pub rules: Vec<String>,
+    /// A human reason.
+    pub message: String,
+}
+
+/// A check that runs after every tool step, before the next model turn (the runtime
+/// detector). Returning a [`Stop`] ends the invocation: no further tool call runs.
+pub trait StepCheck: Send {
+    /// `trace` is the invocation's Bedrock-format trace so far; `egress` this step's events.
+    fn after_tool(&mut self, trace: &[Value], call: &ToolCall, output: &ToolOutput)
+        -> Option<Stop>;
 }
 
 /// Why a tool call failed.
@@ -59,12 +96,7 @@ pub enum ToolError {
 /// Runs action-group calls (the broker and sandbox), provided by the composition root.
 #[async_trait]
 pub trait ToolRunner: Send + Sync {
-    async fn run(
-        &self,
-        tenant: &TenantId,
-        call: &ToolCall,
-        session_attributes: &BTreeMap<String, String>,
-    ) -> Result<ToolOutput, ToolError>;
+    async fn run(&self, ctx: &ToolContext<'_>, call: &ToolCall) -> Result<ToolOutput, ToolError>;
 }
 
 /// Why an invocation could not complete. Each maps to a precise client error.
@@ -87,14 +119,16 @@ pub enum AgentError {
 pub struct Invocation<'a> {
     pub agent: &'a AgentConfig,
     pub tenant: &'a TenantId,
+    /// The authenticated subject.
+    pub subject: &'a str,
+    /// This invocation's id (the request id).
+    pub invocation_id: &'a str,
     pub session_id: &'a str,
     pub input_text: &'a str,
     pub session_attributes: BTreeMap<String, String>,
     pub prompt_session_attributes: BTreeMap<String, String>,
     /// RFC 3339 start time, for the final-response metadata.
     pub started_at: &'a str,
-    /// Whether to record the Bedrock-format trace (it costs a JSON document per step).
-    pub record_trace: bool,
 }
 
 /// What came of an invocation that ran to an end (answered or stopped by a check).
@@ -105,9 +139,16 @@ pub struct InvocationOutcome {
     pub blocked: Option<(Vec<String>, ScreenSource)>,
     /// Rules that fired without blocking (e.g. anonymization).
     pub fired: Vec<String>,
+    /// Set when a per-step check (the detector) stopped the loop.
+    pub stopped: Option<Stop>,
+    /// The Bedrock-format trace; always recorded, since the detector reads it.
     pub trace: Vec<Value>,
     pub usage: Usage,
     pub tool_calls: Vec<ToolCall>,
+    /// Every tool's egress, in order.
+    pub egress: Vec<EgressEvent>,
+    /// The broker's notes for every tool call.
+    pub notes: Vec<Reason>,
 }
 
 impl Invocation<'_> {
@@ -117,10 +158,12 @@ impl Invocation<'_> {
         provider: &dyn ModelProvider,
         screen: Option<&dyn Screen>,
         tools: Option<&dyn ToolRunner>,
+        mut check: Option<&mut dyn StepCheck>,
     ) -> Result<InvocationOutcome, (AgentError, Vec<Value>)> {
         let clock = Instant::now();
-        let mut trace =
-            TraceBuilder::new(self.agent.id.as_str(), self.session_id, self.record_trace);
+        let mut trace = TraceBuilder::new(self.agent.id.as_str(), self.session_id, true);
+        let mut egress: Vec<EgressEvent> = Vec::new();
+        let mut notes: Vec<Reason> = Vec::new();
         let mut usage = Usage::default();
         let mut fired = Vec::new();
         let instructions = self.agent.instructions.as_str();
@@ -129,10 +172,13 @@ impl Invocation<'_> {
                 InvocationOutcome {
                     completion: out.blocked_message,
                     blocked: Some((out.rules, stage)),
+                    stopped: None,
                     fired,
                     trace: trace.finish(),
                     usage,
                     tool_calls: calls,
+                    egress: Vec::new(),
+                    notes: Vec::new(),
                 }
             };
 
@@ -194,14 +240,11 @@ impl Invocation<'_> {
                         );
                         if out.blocked {
                             let calls = steps.into_iter().map(|(c, _)| c).collect();
-                            return Ok(blocked(
-                                trace,
-                                out,
-                                ScreenSource::Output,
-                                usage,
-                                fired,
-                                calls,
-                            ));
+                            let mut o =
+                                blocked(trace, out, ScreenSource::Output, usage, fired, calls);
+                            o.egress = egress;
+                            o.notes = notes;
+                            return Ok(o);
                         }
                         fired.extend(out.rules.iter().cloned());
                         answer = out.text;
@@ -214,10 +257,13 @@ impl Invocation<'_> {
                     return Ok(InvocationOutcome {
                         completion: answer,
                         blocked: None,
+                        stopped: None,
                         fired,
                         trace: trace.finish(),
                         usage,
                         tool_calls: steps.into_iter().map(|(c, _)| c).collect(),
+                        egress,
+                        notes,
                     });
                 }
                 TurnAction::Tool(call) => {
@@ -232,16 +278,46 @@ impl Invocation<'_> {
                         trace.failure(503, &e.to_string());
                         return Err((e, trace.finish()));
                     };
-                    let output = match tools
-                        .run(self.tenant, &call, &self.session_attributes)
-                        .await
-                    {
+                    let ctx = ToolContext {
+                        tenant: self.tenant,
+                        subject: self.subject,
+                        agent_id: self.agent.id.as_str(),
+                        session_id: self.session_id,
+                        invocation_id: self.invocation_id,
+                        input_text: &input,
+                        session_attributes: &self.session_attributes,
+                        prompt_session_attributes: &self.prompt_session_attributes,
+                    };
+                    let output = match tools.run(&ctx, &call).await {
                         Ok(o) => o,
                         Err(e) => {
                             trace.failure(424, &e.to_string());
                             return Err((e.into(), trace.finish()));
                         }
                     };
+                    egress.extend(output.egress.iter().cloned());
+                    notes.extend(output.notes.iter().cloned());
+                    if let Some(check) = check.as_deref_mut() {
+                        // The observation is recorded first so the check sees the whole step.
+                        let mut probe = trace.snapshot();
+                        probe.push(TraceBuilder::observation_part(&output.text));
+                        if let Some(stop) = check.after_tool(&probe, &call, &output) {
+                            trace.tool_observation("[withheld: the invocation was stopped]");
+                            trace.failure(403, &stop.message);
+                            steps.push((call, String::new()));
+                            return Ok(InvocationOutcome {
+                                completion: String::new(),
+                                blocked: None,
+                                stopped: Some(stop),
+                                fired,
+                                trace: trace.finish(),
+                                usage,
+                                tool_calls: steps.into_iter().map(|(c, _)| c).collect(),
+                                egress,
+                                notes,
+                            });
+                        }
+                    }
                     let mut text = output.text;
                     if let Some(screen) = screen {
                         let out = screen.screen(&text, ScreenSource::ToolOutput, instructions);
@@ -250,14 +326,11 @@ impl Invocation<'_> {
                             trace.guardrail("post", true, out.assessments.clone());
                             steps.push((call, String::new()));
                             let calls = steps.into_iter().map(|(c, _)| c).collect();
-                            return Ok(blocked(
-                                trace,
-                                out,
-                                ScreenSource::ToolOutput,
-                                usage,
-                                fired,
-                                calls,
-                            ));
+                            let mut o =
+                                blocked(trace, out, ScreenSource::ToolOutput, usage, fired, calls);
+                            o.egress = egress;
+                            o.notes = notes;
+                            return Ok(o);
                         }
                         fired.extend(out.rules.iter().cloned());
                         text = out.text;

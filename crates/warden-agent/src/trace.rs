@@ -181,6 +181,17 @@ impl TraceBuilder {
         );
     }
 
+    /// A copy of the parts recorded so far.
+    pub fn snapshot(&self) -> Vec<Value> {
+        self.parts.clone()
+    }
+
+    /// A stand-alone action-group observation part (for checks that look ahead one step).
+    pub fn observation_part(text: &str) -> Value {
+        json!({"trace": {"orchestrationTrace": {"observation":
+            {"type": "ACTION_GROUP", "actionGroupInvocationOutput": {"text": text}}}}})
+    }
+
     pub fn finish(self) -> Vec<Value> {
         self.parts
     }

@@ -53,18 +53,18 @@ struct Tools {
 
 #[async_trait]
 impl ToolRunner for Tools {
-    async fn run(
-        &self,
-        tenant: &TenantId,
-        call: &ToolCall,
-        attrs: &BTreeMap<String, String>,
-    ) -> Result<ToolOutput, ToolError> {
-        assert_eq!(tenant.as_str(), "acme");
-        assert_eq!(attrs.get("tenantId").map(String::as_str), Some("acme"));
+    async fn run(&self, ctx: &ToolContext<'_>, call: &ToolCall) -> Result<ToolOutput, ToolError> {
+        assert_eq!(ctx.tenant.as_str(), "acme");
+        assert_eq!(ctx.invocation_id, "inv-1");
+        assert_eq!(
+            ctx.session_attributes.get("tenantId").map(String::as_str),
+            Some("acme")
+        );
         assert_eq!(call.action_group, "orders");
         self.calls.fetch_add(1, Ordering::SeqCst);
         Ok(ToolOutput {
             text: self.output.clone(),
+            ..ToolOutput::default()
         })
     }
 }
@@ -94,12 +94,13 @@ fn invocation<'a>(agent: &'a AgentConfig, tenant: &'a TenantId, input: &'a str) 
     Invocation {
         agent,
         tenant,
+        subject: "user-1",
+        invocation_id: "inv-1",
         session_id: "s-1",
         input_text: input,
         session_attributes: BTreeMap::from([("tenantId".to_string(), "acme".to_string())]),
         prompt_session_attributes: BTreeMap::new(),
         started_at: "2026-11-22T00:00:00Z",
-        record_trace: true,
     }
 }
 
@@ -112,7 +113,7 @@ async fn tool_call_then_answer_with_a_bedrock_trace() {
     };
     let (agent, tenant) = (agent(8), TenantId::new("acme").unwrap());
     let out = invocation(&agent, &tenant, "where is A-1043?")
-        .run(&provider, Some(&Screener), Some(&tools))
+        .run(&provider, Some(&Screener), Some(&tools), None)
         .await
         .unwrap();
     assert_eq!(out.completion, "Order A-1043 has shipped.");
@@ -157,7 +158,7 @@ async fn injected_tool_output_stops_the_loop_before_the_next_model_turn() {
     };
     let (agent, tenant) = (agent(8), TenantId::new("acme").unwrap());
     let out = invocation(&agent, &tenant, "where is A-1043?")
-        .run(&provider, Some(&Screener), Some(&tools))
+        .run(&provider, Some(&Screener), Some(&tools), None)
         .await
         .unwrap();
     assert_eq!(out.completion, "withheld");
@@ -185,7 +186,7 @@ async fn unknown_tools_step_limits_and_missing_runners_are_precise_errors() {
     };
     let a = agent(8);
     let (err, trace) = invocation(&a, &tenant, "payments please")
-        .run(&provider, None, Some(&tools))
+        .run(&provider, None, Some(&tools), None)
         .await
         .unwrap_err();
     assert_eq!(err, AgentError::UnknownTool("payments".into()));
@@ -193,19 +194,66 @@ async fn unknown_tools_step_limits_and_missing_runners_are_precise_errors() {
     assert_eq!(tools.calls.load(Ordering::SeqCst), 0);
     let short = agent(2);
     let (err, _) = invocation(&short, &tenant, "loop")
-        .run(&provider, None, Some(&tools))
+        .run(&provider, None, Some(&tools), None)
         .await
         .unwrap_err();
     assert_eq!(err, AgentError::MaxSteps(2));
     let (err, _) = invocation(&a, &tenant, "A-1043")
-        .run(&provider, None, None)
+        .run(&provider, None, None, None)
         .await
         .unwrap_err();
     assert_eq!(err, AgentError::ToolsUnavailable("orders".into()));
-    // Without a trace request nothing is recorded.
-    let mut inv = invocation(&a, &tenant, "hi");
-    inv.record_trace = false;
-    let out = inv.run(&provider, None, None).await.unwrap();
+    // The trace is always recorded: the detector reads it even when the client did not ask.
+    let inv = invocation(&a, &tenant, "hi");
+    let out = inv.run(&provider, None, None, None).await.unwrap();
     assert_eq!(out.completion, "hello");
-    assert!(out.trace.is_empty());
+    assert!(!out.trace.is_empty());
+}
+
+/// Stops the loop after the first tool step, as the detector does on a block.
+struct StopAfterFirst {
+    seen_observation: bool,
+}
+
+impl StepCheck for StopAfterFirst {
+    fn after_tool(
+        &mut self,
+        trace: &[serde_json::Value],
+        call: &ToolCall,
+        _output: &ToolOutput,
+    ) -> Option<Stop> {
+        self.seen_observation = trace.iter().any(|p| {
+            p["trace"]["orchestrationTrace"]["observation"]["type"] == "ACTION_GROUP"
+        });
+        Some(Stop {
+            rules: vec!["test.stop".into()],
+            message: format!("stopped after {}", call.action_group),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_step_check_stops_the_loop_before_the_next_tool_call() {
+    let provider = ScriptedProvider::from_str(SCRIPT, "s.json").unwrap();
+    let tools = Tools {
+        output: r#"{"status":"SHIPPED"}"#.into(),
+        calls: AtomicUsize::new(0),
+    };
+    let (agent, tenant) = (agent(8), TenantId::new("acme").unwrap());
+    let mut check = StopAfterFirst {
+        seen_observation: false,
+    };
+    let out = invocation(&agent, &tenant, "where is A-1043?")
+        .run(&provider, None, Some(&tools), Some(&mut check))
+        .await
+        .unwrap();
+    assert!(check.seen_observation, "the check sees the step's observation");
+    let stop = out.stopped.expect("stopped");
+    assert_eq!(stop.rules, vec!["test.stop".to_string()]);
+    assert_eq!(tools.calls.load(Ordering::SeqCst), 1);
+    assert!(out.completion.is_empty());
+    assert!(out
+        .trace
+        .iter()
+        .any(|p| p["trace"]["failureTrace"]["failureReason"] == "stopped after orders"));
 }

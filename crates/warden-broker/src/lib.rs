@@ -5,6 +5,7 @@
 //! handler and its children. Schema validation, tenant scope, Cedar and the sandbox cells
 //! come next (see ARCHITECTURE.md).
 
+pub mod lambda;
 mod runtime_api;
 
-pub use runtime_api::{BrokerError, FunctionHost, HandlerSpec, Outcome};
+pub use runtime_api::{BrokerError, FunctionHost, HandlerSpec, Launcher, Outcome};

@@ -29,6 +29,19 @@ pub struct HandlerSpec {
     /// Extra environment (per-tenant secrets go here and nowhere else).
     pub env: Vec<(String, Sensitive<String>)>,
     pub memory_mb: u64,
+    /// Prepares the process before it starts (the sandbox puts it into its cell); `None`
+    /// runs it as a plain child process in its own process group.
+    pub launcher: Option<Arc<dyn Launcher>>,
+}
+
+/// Prepares a handler's command before spawn: joins a sandbox cell, drops privileges.
+pub trait Launcher: Send + Sync + std::fmt::Debug {
+    /// Configures `cmd` (typically installs a `pre_exec` hook).
+    fn prepare(&self, cmd: &mut std::process::Command) -> std::io::Result<()>;
+    /// The home directory the handler gets (it may not be able to read the server's own).
+    fn home(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// What the handler did with one event.
@@ -256,13 +269,28 @@ impl FunctionHost {
             .env("LAMBDA_TASK_ROOT", &spec.workdir)
             .env("_HANDLER", handler_name)
             .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .process_group(0);
-        if let Ok(home) = std::env::var("HOME") {
-            cmd.env("HOME", home);
-        }
+            .kill_on_drop(true);
         for (k, v) in &spec.env {
             cmd.env(k, v.expose());
+        }
+        match &spec.launcher {
+            None => {
+                cmd.process_group(0);
+                if let Ok(home) = std::env::var("HOME") {
+                    cmd.env("HOME", home);
+                }
+            }
+            Some(launcher) => {
+                let home = launcher.home().unwrap_or_else(|| PathBuf::from("/tmp"));
+                cmd.env("HOME", home);
+                if let Err(e) = launcher.prepare(cmd.as_std_mut()) {
+                    server.abort();
+                    return Err(BrokerError::Spawn {
+                        command: spec.command.join(" "),
+                        reason: format!("cannot prepare the sandbox: {e}"),
+                    });
+                }
+            }
         }
         let child = cmd.spawn().map_err(|e| {
             server.abort();

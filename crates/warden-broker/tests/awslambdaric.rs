@@ -45,6 +45,7 @@ fn spec(dir: &std::path::Path, handler: &str) -> HandlerSpec {
         workdir: dir.to_path_buf(),
         env: vec![("ORDERS_API_KEY".into(), Sensitive::new("s3cr3t".into()))],
         memory_mb: 128,
+        launcher: None,
     }
 }
 

@@ -109,6 +109,14 @@ impl Collector {
             .collect()
     }
 
+    /// How many events are held for an invocation.
+    pub fn count(&self, invocation_id: &str) -> usize {
+        self.lock()
+            .by_invocation
+            .get(&Some(invocation_id.to_owned()))
+            .map_or(0, Vec::len)
+    }
+
     /// Events dropped for an invocation because its bucket was full.
     pub fn overflow(&self, invocation_id: Option<&str>) -> u64 {
         let key = invocation_id.map(str::to_owned);

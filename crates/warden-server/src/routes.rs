@@ -509,12 +509,13 @@ async fn invoke_inner(
     let invocation = Invocation {
         agent: &agent.config,
         tenant: &principal.tenant,
+        subject: &principal.subject,
+        invocation_id: request_id,
         session_id: session_id.as_str(),
         input_text: &input,
         session_attributes,
         prompt_session_attributes: body.session_state.prompt_session_attributes,
         started_at: &started_at,
-        record_trace: body.enable_trace,
     };
     let timeout = Duration::from_millis(limits.request_timeout_ms);
     let screen = agent
@@ -523,7 +524,7 @@ async fn invoke_inner(
         .map(|s| s as &dyn warden_agent::Screen);
     let run = tokio::time::timeout(
         timeout,
-        invocation.run(agent.provider.as_ref(), screen, None),
+        invocation.run(agent.provider.as_ref(), screen, None, None),
     )
     .await;
     let outcome = match run {
