@@ -222,9 +222,9 @@ impl StepCheck for StopAfterFirst {
         call: &ToolCall,
         _output: &ToolOutput,
     ) -> Option<Stop> {
-        self.seen_observation = trace.iter().any(|p| {
-            p["trace"]["orchestrationTrace"]["observation"]["type"] == "ACTION_GROUP"
-        });
+        self.seen_observation = trace
+            .iter()
+            .any(|p| p["trace"]["orchestrationTrace"]["observation"]["type"] == "ACTION_GROUP");
         Some(Stop {
             rules: vec!["test.stop".into()],
             message: format!("stopped after {}", call.action_group),
@@ -247,7 +247,10 @@ async fn a_step_check_stops_the_loop_before_the_next_tool_call() {
         .run(&provider, None, Some(&tools), Some(&mut check))
         .await
         .unwrap();
-    assert!(check.seen_observation, "the check sees the step's observation");
+    assert!(
+        check.seen_observation,
+        "the check sees the step's observation"
+    );
     let stop = out.stopped.expect("stopped");
     assert_eq!(stop.rules, vec!["test.stop".to_string()]);
     assert_eq!(tools.calls.load(Ordering::SeqCst), 1);

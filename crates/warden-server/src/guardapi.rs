@@ -48,7 +48,7 @@ fn aws_type(status: StatusCode) -> &'static str {
 
 /// The AWS rest-json error shape (`x-amzn-ErrorType`, top-level `message`) that AWS SDKs
 /// parse, with Warden's `error` object alongside.
-fn aws_error(err: ApiError) -> Response {
+pub(crate) fn aws_error(err: ApiError) -> Response {
     let kind = aws_type(err.status);
     let body = json!({
         "message": err.message,

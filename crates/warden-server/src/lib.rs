@@ -5,6 +5,7 @@
 mod admin;
 mod app;
 mod error;
+mod eventstream;
 pub mod frontdoor;
 mod guardapi;
 mod indexer;

@@ -32,6 +32,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             post(invoke),
         )
         .route(
+            "/agents/{agent_id}/agentAliases/{alias_id}/sessions/{session_id}/text",
+            post(invoke_agent_bedrock),
+        )
+        .route(
             "/guardrail/{id}/version/{version}/apply",
             post(crate::guardapi::apply_versioned),
         )
@@ -97,6 +101,16 @@ struct InvokeBody {
     enable_trace: bool,
     #[serde(default)]
     end_session: bool,
+    /// InvokeAgent members that tune Bedrock's own service and have no effect here; accepted
+    /// so unchanged clients work.
+    #[serde(default)]
+    memory_id: Option<String>,
+    #[serde(default)]
+    streaming_configurations: Option<Value>,
+    #[serde(default)]
+    prompt_creation_configurations: Option<Value>,
+    #[serde(default)]
+    bedrock_model_configurations: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +120,35 @@ struct SessionState {
     session_attributes: BTreeMap<String, String>,
     #[serde(default)]
     prompt_session_attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    invocation_id: Option<String>,
+    #[serde(default)]
+    return_control_invocation_results: Option<Value>,
+    #[serde(default)]
+    files: Option<Value>,
+    #[serde(default)]
+    knowledge_base_configurations: Option<Value>,
+    #[serde(default)]
+    conversation_history: Option<Value>,
+}
+
+impl InvokeBody {
+    /// InvokeAgent members this build does not implement get a precise refusal instead of
+    /// being ignored.
+    fn unsupported(&self) -> Option<&'static str> {
+        let st = &self.session_state;
+        if st.return_control_invocation_results.is_some() || st.invocation_id.is_some() {
+            Some("`sessionState.returnControlInvocationResults` (return of control) is not supported by this build")
+        } else if st.files.is_some() {
+            Some("`sessionState.files` is not supported: Warden agents have no code interpreter")
+        } else if st.knowledge_base_configurations.is_some() {
+            Some("`sessionState.knowledgeBaseConfigurations` is not supported: Warden agents have no knowledge bases")
+        } else if st.conversation_history.is_some() {
+            Some("`sessionState.conversationHistory` is not supported by this build")
+        } else {
+            None
+        }
+    }
 }
 
 /// Session attributes that name a tenant; the front door overwrites them with the
@@ -329,6 +372,117 @@ async fn invoke(
 
 pub(crate) type Failure = (ApiError, Option<&'static str>);
 
+/// `POST /agents/{agentId}/agentAliases/{agentAliasId}/sessions/{sessionId}/text`: Bedrock's
+/// InvokeAgent, so boto3's `bedrock-agent-runtime` client works against Warden unchanged. The
+/// answer is an AWS event stream (`trace` events when `enableTrace`, then one `chunk`); the
+/// verdict travels in `x-warden-verdict*` headers. Aliases are not modelled: every alias runs
+/// the configured agent.
+async fn invoke_agent_bedrock(
+    State(app): State<Arc<App>>,
+    Path((agent_raw, _alias, session_raw)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let request_id = request_id();
+    let (parts, body) = req.into_parts();
+    let mut principal: Option<Principal> = None;
+    let result = invoke_inner(
+        &app,
+        &request_id,
+        &agent_raw,
+        &session_raw,
+        parts,
+        body,
+        &mut principal,
+    )
+    .await;
+    let agent = agent_raw.chars().take(128).collect::<String>();
+    let session = session_raw.chars().take(128).collect::<String>();
+    match result {
+        Ok((body, outcome)) => {
+            let tenant = principal.as_ref().map(|p| p.tenant.as_str()).unwrap_or("");
+            app.count("invoke_agent", tenant, outcome, started);
+            let mut stream = Vec::new();
+            if let Some(parts) = body["trace"].as_array() {
+                for part in parts {
+                    stream.extend(crate::eventstream::event("trace", part));
+                }
+            }
+            stream.extend(crate::eventstream::chunk(
+                body["completion"].as_str().unwrap_or_default(),
+            ));
+            let mut resp = (StatusCode::OK, stream).into_response();
+            let h = resp.headers_mut();
+            let mut set = |k: &'static str, v: String| {
+                if let Ok(v) = http::HeaderValue::from_str(&v) {
+                    h.insert(k, v);
+                }
+            };
+            set("content-type", "application/vnd.amazon.eventstream".into());
+            set(
+                "x-amzn-bedrock-agent-content-type",
+                "application/json".into(),
+            );
+            set("x-amz-bedrock-agent-session-id", session.clone());
+            set("x-request-id", request_id.clone());
+            set(
+                "x-warden-verdict",
+                body["verdict"]["decision"].as_str().unwrap_or("").into(),
+            );
+            set(
+                "x-warden-verdict-confidence",
+                body["verdict"]["confidence"].to_string(),
+            );
+            let rules: Vec<&str> = body["verdict"]["reasons"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|x| x["rule"].as_str()).collect())
+                .unwrap_or_default();
+            set("x-warden-verdict-rules", rules.join(","));
+            resp
+        }
+        Err(e) => {
+            app.finish(
+                Finish {
+                    route: "invoke_agent",
+                    request_id: &request_id,
+                    started,
+                    principal: principal.as_ref(),
+                    agent: &agent,
+                    session: &session,
+                    extra: json!({}),
+                },
+                Err(e),
+                bedrock_error,
+            )
+            .await
+        }
+    }
+}
+
+/// Front-door refusals are HTTP errors in AWS's shape; a failure while the agent runs is an
+/// exception event in a 200 stream, as Bedrock delivers it once its stream has begun.
+fn bedrock_error(err: ApiError) -> Response {
+    let kind = match err.code {
+        "tool_failed" | "tools_unavailable" | "timeout" => "dependencyFailedException",
+        "agent_failed" => "badGatewayException",
+        _ => return crate::guardapi::aws_error(err),
+    };
+    let mut resp = (
+        StatusCode::OK,
+        crate::eventstream::exception(kind, &err.message),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&err.request_id) {
+        h.insert("x-request-id", v);
+    }
+    resp
+}
+
 /// The front door for any data-plane route: method, content type, bounded body, then
 /// authentication, kill switch and rate limit. Returns the principal and the body.
 pub(crate) async fn admit(
@@ -460,6 +614,15 @@ async fn invoke_inner(
             None,
         )
     })?;
+    if let Some(msg) = body.unsupported() {
+        return Err((ApiError::bad_request(msg), None));
+    }
+    let _ = (
+        &body.memory_id,
+        &body.streaming_configurations,
+        &body.prompt_creation_configurations,
+        &body.bedrock_model_configurations,
+    );
     if body.end_session {
         return Err((
             ApiError::bad_request(
