@@ -2,7 +2,7 @@
 //! the exact values of the secrets Warden injected into the running invocation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use warden_core::egress::PayloadFinding;
 use warden_core::Sensitive;
 use warden_egress::{InvocationContext, PayloadScanner, ScanRequest};

@@ -1,11 +1,13 @@
-//! The tool-call lifecycle. Today: [`FunctionHost`], a Lambda Runtime API host that runs one
-//! real action-group handler (any language; `python3 -m awslambdaric app.handler` or a Rust
-//! `lambda_runtime` binary) as a child process in its own process group, hands it Lambda
-//! events and collects its responses, errors and init errors, with a deadline that kills the
-//! handler and its children. Schema validation, tenant scope, Cedar and the sandbox cells
-//! come next (see ARCHITECTURE.md).
+//! The tool broker: one action-group call from request to Lambda-format response. Policy
+//! (schema, tenant scope, Cedar) from `warden-policy`, per-tenant secrets from
+//! `warden-secrets`, a sandbox cell from `warden-sandbox` (or the cooperative proxy
+//! environment), the real handler driven over the Lambda Runtime API ([`FunctionHost`]), and
+//! the egress events the call produced, scanned for secrets on the way out ([`dlp`]).
 
+pub mod dlp;
 pub mod lambda;
+pub mod service;
 mod runtime_api;
 
 pub use runtime_api::{BrokerError, FunctionHost, HandlerSpec, Launcher, Outcome};
+pub use service::{Broker, BrokerOptions, ToolFailure, ToolRequest, ToolResult};

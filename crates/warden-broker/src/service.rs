@@ -8,7 +8,7 @@ use crate::lambda::{self, ActionCall, ActionResponse, AgentRef};
 use crate::runtime_api::{BrokerError, FunctionHost, HandlerSpec, Launcher, Outcome};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -20,7 +20,7 @@ use warden_egress::{
     InvocationContext, Mode, ProxyServer, Resolve,
 };
 use warden_policy::{Authorized, CallRequest, Caller, Catalog, Refusal};
-use warden_sandbox::{CellLease, CellPool};
+use warden_sandbox::{CellLease, CellPool, PoolConfig};
 use warden_secrets::SecretProvider;
 
 /// The fixed port every cell reaches its own Lambda Runtime API on (host side of its veth).
@@ -138,7 +138,7 @@ impl Attributor for Slot {
 /// A started handler kept warm for one (tool, tenant).
 struct Warm {
     host: FunctionHost,
-    lease: Option<CellLease>,
+    lease: Option<Arc<CellLease>>,
     slot: Option<Arc<Slot>>,
     proxy: Option<tokio::task::JoinHandle<Result<(), warden_egress::EgressError>>>,
 }
@@ -150,8 +150,21 @@ impl Warm {
             p.abort();
         }
         if let (Some(lease), Some(pool)) = (self.lease, pool) {
-            pool.release(lease);
+            release(pool, lease);
         }
+    }
+}
+
+/// Returns a cell to the pool (scrubbed); the launcher's reference is gone once the handler
+/// has started, so the lease is normally unique here.
+fn release(pool: &CellPool, lease: Arc<CellLease>) {
+    match Arc::try_unwrap(lease) {
+        Ok(lease) => {
+            if let Err(e) = pool.release(lease) {
+                tracing::warn!(error = %e, "cell scrub failed; the cell was replaced");
+            }
+        }
+        Err(_) => tracing::error!("a cell lease is still shared at release; it is dropped"),
     }
 }
 
@@ -166,8 +179,10 @@ pub struct BrokerOptions {
     pub warm_per_key: usize,
     /// Cell name prefix (tests use their own so they can run side by side).
     pub cell_prefix: String,
-    /// Cell subnet base (a /16).
-    pub cell_subnet: Ipv4Addr,
+    /// The unprivileged user handlers run as in cells.
+    pub sandbox_user: String,
+    /// Cell address space (default 10.201.0.0/16).
+    pub cell_subnet: Option<ipnet::Ipv4Net>,
 }
 
 impl Default for BrokerOptions {
@@ -179,7 +194,8 @@ impl Default for BrokerOptions {
             hosts: BTreeMap::new(),
             warm_per_key: 2,
             cell_prefix: "wdn".into(),
-            cell_subnet: Ipv4Addr::new(10, 201, 0, 0),
+            cell_subnet: None,
+            sandbox_user: "nobody".into(),
         }
     }
 }
@@ -251,6 +267,11 @@ impl Broker {
                 Some("configured: sandbox.mode = \"cooperative\"".to_string()),
             ),
             SandboxMode::Isolated => {
+                let caps = warden_sandbox::probe(&options.sandbox_user)
+                    .map_err(|e| format!("sandbox cells are not available: {e}"))?;
+                for tool in tools.values() {
+                    check_handler(&caps.user, tool)?;
+                }
                 let table = AttributionTable::new();
                 let egress = Egress::builder(Arc::new(table.clone()), sink.clone())
                     .hosts(hosts.clone())
@@ -266,16 +287,13 @@ impl Broker {
                     .await
                     .map_err(|e| format!("DNS server: {e}"))?;
                 let dns_port = dns.local_addr().map_err(|e| e.to_string())?.port();
-                let pool = CellPool::create(warden_sandbox::PoolConfig {
-                    size: options.pool_size as usize,
-                    prefix: options.cell_prefix.clone(),
-                    subnet: options.cell_subnet,
-                    proxy_port,
-                    dns_port,
-                    runtime_port: RUNTIME_PORT,
-                    ..warden_sandbox::PoolConfig::default()
-                })
-                .map_err(|e| format!("sandbox cells: {e}"))?;
+                let mut cfg = PoolConfig::new(proxy_port, dns_port, RUNTIME_PORT);
+                cfg.pool_size = options.pool_size as usize;
+                cfg.prefix = options.cell_prefix.clone();
+                if let Some(net) = options.cell_subnet {
+                    cfg.subnet = net;
+                }
+                let pool = CellPool::create(cfg).map_err(|e| format!("sandbox cells: {e}"))?;
                 listeners.push(proxy.spawn());
                 listeners.push(dns.spawn());
                 (
@@ -343,7 +361,7 @@ impl Broker {
                 tool: tool_name.clone(),
                 reason: e.to_string(),
             })?;
-        let call = action_call(&self.catalog, &authorized, &req.call);
+        let call = action_call(&authorized);
         let mut attrs = req.session_attributes.clone();
         attrs.insert("tenantId".into(), req.tenant.to_string());
         let event = lambda::event(
@@ -439,7 +457,7 @@ impl Broker {
             && handler
                 .lease
                 .as_ref()
-                .is_none_or(|l| l.process_count() <= 1);
+                .is_none_or(|l| l.pids().len() <= 1);
         if reusable {
             let mut warm_map = self.warm.lock().await;
             let list = warm_map.entry(key).or_default();
@@ -499,8 +517,9 @@ impl Broker {
                 for k in ["NO_PROXY", "no_proxy"] {
                     env.push((k.into(), Sensitive::new(lease.host_addr().to_string())));
                 }
+                let lease = Arc::new(lease);
                 let launcher = Arc::new(CellLauncher {
-                    lease: lease.clone_handle(),
+                    lease: lease.clone(),
                     limits: warden_sandbox::Limits {
                         memory_mb: tool.memory_mb,
                         cpu_percent: tool.cpu_percent,
@@ -524,7 +543,7 @@ impl Broker {
                         proxy: None,
                     }),
                     Err(e) => {
-                        pool.release(lease);
+                        release(pool, lease);
                         Err(ToolFailure::Handler {
                             tool: tool.name.clone(),
                             source: e,
@@ -606,7 +625,7 @@ impl Broker {
 /// Puts a handler into its cell.
 #[derive(Debug)]
 struct CellLauncher {
-    lease: warden_sandbox::CellHandle,
+    lease: Arc<CellLease>,
     limits: warden_sandbox::Limits,
 }
 
@@ -619,34 +638,59 @@ impl Launcher for CellLauncher {
 }
 
 /// The Lambda-event view of an authorized call: declared parameter types, values as strings.
-fn action_call(catalog: &Catalog, a: &Authorized, original: &CallRequest) -> ActionCall {
-    let ty = |name: &str| {
-        catalog
-            .parameter_type(&a.tool, &a.operation_id, name)
-            .unwrap_or("string")
-            .to_string()
-    };
-    let body = a.request_body.as_ref().and_then(Value::as_object).map(|obj| {
-        obj.iter()
-            .map(|(k, v)| {
-                let value = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), ty(k), value)
+fn action_call(a: &Authorized) -> ActionCall {
+    let triples = |v: &Value| -> Vec<(String, String, String)> {
+        v.as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|p| {
+                        let f = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+                        (f("name"), f("type"), f("value"))
+                    })
+                    .collect()
             })
-            .collect()
-    });
+            .unwrap_or_default()
+    };
     ActionCall {
         action_group: a.tool.clone(),
-        api_path: original.api_path.clone(),
-        http_method: original.http_method.clone(),
-        function: original.function.clone(),
-        parameters: a
-            .parameters
-            .iter()
-            .map(|(k, v)| (k.clone(), ty(k), v.clone()))
-            .collect(),
-        body,
+        api_path: a.api_path.clone(),
+        http_method: a.http_method.clone(),
+        function: a.function.clone(),
+        parameters: triples(&a.lambda_parameters()),
+        body: a
+            .lambda_request_body()
+            .map(|b| triples(&b["content"]["application/json"]["properties"])),
     }
+}
+
+/// Checks that the sandbox user can run a tool's handler: its program (resolved on `PATH`)
+/// and its working directory must be reachable by that user.
+fn check_handler(user: &warden_sandbox::SandboxUser, tool: &ToolConfig) -> Result<(), String> {
+    let Some(program) = tool.handler.first() else {
+        return Err(format!("tools.{}.handler is empty", tool.name));
+    };
+    let path = resolve_program(program).ok_or_else(|| {
+        format!(
+            "tools.{}.handler: `{program}` is not found on PATH",
+            tool.name
+        )
+    })?;
+    let what = format!("tools.{}.handler", tool.name);
+    warden_sandbox::check_executable_for(user, &what, &path).map_err(|e| e.to_string())?;
+    let what = format!("tools.{}.workdir", tool.name);
+    warden_sandbox::check_executable_for(user, &what, &tool.workdir)
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `program` as the handler's spawn will find it: a path as is, a bare name on `PATH`.
+fn resolve_program(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        return Some(std::path::PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
