@@ -97,7 +97,10 @@ impl PayloadScanner for EgressDlp {
                     ),
                     _ => continue,
                 };
-                if !findings.iter().any(|x: &PayloadFinding| x.rule_id == rule_id) {
+                if !findings
+                    .iter()
+                    .any(|x: &PayloadFinding| x.rule_id == rule_id)
+                {
                     findings.push(PayloadFinding { rule_id, blocking });
                 }
             }

@@ -6,8 +6,8 @@
 
 pub mod dlp;
 pub mod lambda;
-pub mod service;
 mod runtime_api;
+pub mod service;
 
 pub use runtime_api::{BrokerError, FunctionHost, HandlerSpec, Launcher, Outcome};
 pub use service::{Broker, BrokerOptions, ToolFailure, ToolRequest, ToolResult};

@@ -453,11 +453,7 @@ impl Broker {
         };
         // A handler is kept warm only after a clean answer, and only when nothing it started
         // outlives the call; otherwise it and its cell are scrubbed.
-        let reusable = result.is_ok()
-            && handler
-                .lease
-                .as_ref()
-                .is_none_or(|l| l.pids().len() <= 1);
+        let reusable = result.is_ok() && handler.lease.as_ref().is_none_or(|l| l.pids().len() <= 1);
         if reusable {
             let mut warm_map = self.warm.lock().await;
             let list = warm_map.entry(key).or_default();
@@ -678,9 +674,45 @@ fn check_handler(user: &warden_sandbox::SandboxUser, tool: &ToolConfig) -> Resul
     })?;
     let what = format!("tools.{}.handler", tool.name);
     warden_sandbox::check_executable_for(user, &what, &path).map_err(|e| e.to_string())?;
-    let what = format!("tools.{}.workdir", tool.name);
-    warden_sandbox::check_executable_for(user, &what, &tool.workdir)
-        .map_err(|e| e.to_string())?;
+    check_dir_for(user, &format!("tools.{}.workdir", tool.name), &tool.workdir)
+}
+
+/// Every directory from `/` down to `dir` must be searchable by `user`, and `dir` readable.
+fn check_dir_for(
+    user: &warden_sandbox::SandboxUser,
+    what: &str,
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let real = std::fs::canonicalize(dir).map_err(|e| format!("{what} {}: {e}", dir.display()))?;
+    let allowed = |m: &std::fs::Metadata, bits: u32| {
+        let mode = m.mode();
+        if m.uid() == user.uid {
+            mode & (bits << 6) == bits << 6
+        } else if m.gid() == user.gid {
+            mode & (bits << 3) == bits << 3
+        } else {
+            mode & bits == bits
+        }
+    };
+    let ancestors: Vec<&std::path::Path> = real.ancestors().collect();
+    for (i, d) in ancestors.iter().rev().enumerate() {
+        let m = std::fs::metadata(d).map_err(|e| format!("{what} {}: {e}", d.display()))?;
+        let last = i + 1 == ancestors.len();
+        let bits = if last { 0o5 } else { 0o1 };
+        if !allowed(&m, bits) {
+            return Err(format!(
+                "{what} {} is not reachable by user {}: {} is mode {:o}, owned by uid {} (chmod o+{} {} or move the tool elsewhere)",
+                real.display(),
+                user.name,
+                d.display(),
+                m.mode() & 0o7777,
+                m.uid(),
+                if last { "rx" } else { "x" },
+                d.display()
+            ));
+        }
+    }
     Ok(())
 }
 

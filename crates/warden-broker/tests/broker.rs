@@ -211,7 +211,10 @@ async fn cooperative_mode_runs_real_handlers_and_records_their_egress() {
     assert_eq!(b.observation(), Observation::Cooperative);
 
     // Declared host: allowed, one attributed event, the tenant's own secret in the env.
-    let r = b.invoke(&request("acme", "declared", "inv-1")).await.unwrap();
+    let r = b
+        .invoke(&request("acme", "declared", "inv-1"))
+        .await
+        .unwrap();
     let out = body(&r);
     assert_eq!(out["tenant"], "acme");
     assert_eq!(out["has_key"], true);
@@ -226,7 +229,10 @@ async fn cooperative_mode_runs_real_handlers_and_records_their_egress() {
     assert_eq!(ev[0].http_method.as_deref(), Some("GET"));
 
     // The warm handler serves the same tool and tenant again.
-    let r = b.invoke(&request("acme", "undeclared", "inv-2")).await.unwrap();
+    let r = b
+        .invoke(&request("acme", "undeclared", "inv-2"))
+        .await
+        .unwrap();
     assert!(r.warm, "second call reuses the warm handler");
     let ev = named(&r.egress, "attacker.example");
     assert_eq!(ev.len(), 1, "{:?}", r.egress);
@@ -234,22 +240,33 @@ async fn cooperative_mode_runs_real_handlers_and_records_their_egress() {
     assert_eq!(ev[0].reason, Some(Reason::UndeclaredHost));
     assert_eq!(up.attacker_hits.load(Ordering::SeqCst), 0);
     assert!(
-        r.egress.iter().all(|e| e.invocation_id.as_deref() == Some("inv-2")),
+        r.egress
+            .iter()
+            .all(|e| e.invocation_id.as_deref() == Some("inv-2")),
         "events of one call carry its id only"
     );
 
     // Another tenant gets its own handler (not the warm one) and its own secret.
-    let r = b.invoke(&request("globex", "declared", "inv-3")).await.unwrap();
+    let r = b
+        .invoke(&request("globex", "declared", "inv-3"))
+        .await
+        .unwrap();
     assert!(!r.warm);
     assert_eq!(body(&r)["tenant"], "globex");
 
     // A secret in a POST body to a declared host is blocked by the payload scan.
-    let r = b.invoke(&request("acme", "secret_post", "inv-4")).await.unwrap();
+    let r = b
+        .invoke(&request("acme", "secret_post", "inv-4"))
+        .await
+        .unwrap();
     let ev = named(&r.egress, "api.internal");
     assert_eq!(ev.len(), 1, "{:?}", r.egress);
     assert_eq!(ev[0].decision, Decision::Deny, "{:?}", ev[0]);
     assert_eq!(ev[0].reason, Some(Reason::PayloadBlocked));
-    assert!(ev[0].findings.iter().any(|f| f.rule_id == "secret.injected"));
+    assert!(ev[0]
+        .findings
+        .iter()
+        .any(|f| f.rule_id == "secret.injected"));
     assert_eq!(up.notes.load(Ordering::SeqCst), 0, "the note never arrived");
 
     b.shutdown().await;
@@ -345,13 +362,9 @@ fn isolation_unavailable() -> Option<String> {
                 .ok()
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
                 .unwrap_or_default();
-            warden_sandbox::check_executable_for(
-                &caps.user,
-                "python3",
-                Path::new(&python),
-            )
-            .err()
-            .map(|e| e.to_string())
+            warden_sandbox::check_executable_for(&caps.user, "python3", Path::new(&python))
+                .err()
+                .map(|e| e.to_string())
         }
         Err(e) => Some(e.to_string()),
     }
@@ -383,7 +396,10 @@ async fn isolated_cells_catch_what_handlers_really_do() {
         && e.invocation_id.as_deref() == Some("i-1")));
 
     // A handler that ignores the proxy and dials an IP literal is still caught.
-    let r = b.invoke(&request("acme", "ip_literal", "i-2")).await.unwrap();
+    let r = b
+        .invoke(&request("acme", "ip_literal", "i-2"))
+        .await
+        .unwrap();
     let ev: Vec<_> = r
         .egress
         .iter()
@@ -394,8 +410,15 @@ async fn isolated_cells_catch_what_handlers_really_do() {
     assert_eq!(ev[0].reason, Some(Reason::BareIp));
 
     // A hard-coded DNS server is answered by Warden's DNS server, which records the query.
-    let r = b.invoke(&request("acme", "dns_hardcoded", "i-3")).await.unwrap();
-    let dns: Vec<_> = r.egress.iter().filter(|e| e.kind == EventKind::Dns).collect();
+    let r = b
+        .invoke(&request("acme", "dns_hardcoded", "i-3"))
+        .await
+        .unwrap();
+    let dns: Vec<_> = r
+        .egress
+        .iter()
+        .filter(|e| e.kind == EventKind::Dns)
+        .collect();
     assert!(
         dns.iter()
             .any(|e| e.name.as_deref() == Some("exfil.attacker.example")),
@@ -420,7 +443,10 @@ async fn isolated_cells_catch_what_handlers_really_do() {
     assert_eq!(meta[0].reason, Some(Reason::MetadataAddress));
 
     // DNS tunnelling is flagged.
-    let r = b.invoke(&request("acme", "dns_tunnel", "i-5")).await.unwrap();
+    let r = b
+        .invoke(&request("acme", "dns_tunnel", "i-5"))
+        .await
+        .unwrap();
     assert!(
         r.egress
             .iter()
@@ -431,7 +457,10 @@ async fn isolated_cells_catch_what_handlers_really_do() {
 
     // A child that outlives the call is killed with its cell; nothing of it is attributed to
     // the next call.
-    let r = b.invoke(&request("acme", "fork_child", "i-6")).await.unwrap();
+    let r = b
+        .invoke(&request("acme", "fork_child", "i-6"))
+        .await
+        .unwrap();
     assert!(!r.egress.is_empty() || body(&r)["r"] == "forked");
     let r = b.invoke(&request("acme", "declared", "i-7")).await.unwrap();
     assert!(
