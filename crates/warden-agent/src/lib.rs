@@ -15,4 +15,4 @@ pub use runtime::{
     Stop, ToolContext, ToolError, ToolOutput, ToolRunner,
 };
 pub use scripted::{ScriptError, ScriptedProvider};
-pub use trace::TraceBuilder;
+pub use trace::{TraceBuilder, DRAFT_ALIAS};

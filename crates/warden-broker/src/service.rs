@@ -503,8 +503,11 @@ impl Broker {
             Isolation::Cells {
                 pool, proxy_port, ..
             } => {
-                let lease = pool
-                    .acquire(tenant.as_str())
+                // Acquire may build a cell or wait for one: off the async workers.
+                let (p, t) = (pool.clone(), tenant.to_string());
+                let lease = tokio::task::spawn_blocking(move || p.acquire(&t))
+                    .await
+                    .map_err(|e| sandbox(e.to_string()))?
                     .map_err(|e| sandbox(e.to_string()))?;
                 let proxy = format!("http://{}:{proxy_port}", lease.host_addr());
                 for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {

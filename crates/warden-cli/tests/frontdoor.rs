@@ -340,15 +340,24 @@ async fn limits_and_errors_have_precise_statuses_and_one_shape() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 405);
-    // 503 with a precise reason when the agent needs tools this build cannot run.
+    // 424 with a precise reason when the agent's tool fails (here: its backend, api.internal,
+    // is not running, so the real handler raises).
     let tool = json!({"inputText": "where is A-1043?"})
         .to_string()
         .into_bytes();
     let resp = post(server.invoke_url("support", "s"), tool, "application/json")
         .await
         .unwrap();
-    assert_eq!(resp.status(), 503);
-    assert_eq!(error_code(&resp.json().await.unwrap()), "tools_unavailable");
+    assert_eq!(resp.status(), 424);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), "tool_failed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tool_error"),
+        "{body}"
+    );
     // Headers over limits.max_header_bytes (16 KiB) get 431; far larger ones are cut off by
     // the HTTP layer before they are buffered.
     let resp = http

@@ -226,6 +226,9 @@ pub(crate) struct SandboxFile {
     pub egress_mode: Option<EnforceModeFile>,
     #[serde(default)]
     pub hosts: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub cell_prefix: Option<String>,
+    pub cell_subnet: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

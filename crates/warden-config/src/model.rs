@@ -277,6 +277,13 @@ pub struct SandboxConfig {
     pub egress_mode: EnforceMode,
     /// Name → `ip:port` overrides, e.g. to point `api.internal` at a local test server.
     pub hosts: BTreeMap<String, std::net::SocketAddr>,
+    /// The unprivileged user handlers run as in cells (default `nobody`).
+    pub user: String,
+    /// Name prefix of cells, veths, cgroups and the nft table (default `wdn`); two Wardens on
+    /// one host need different prefixes and subnets.
+    pub cell_prefix: String,
+    /// Address space of cells, one /30 each (default `10.201.0.0/16`).
+    pub cell_subnet: String,
 }
 
 #[derive(Debug, Clone)]

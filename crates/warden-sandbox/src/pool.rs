@@ -113,18 +113,22 @@ impl Inner {
         let mut setup = || -> Result<CellCgroup, SandboxError> {
             let mut host = Rtnl::open()?;
             host.create_veth(&host_if, CELL_IFNAME, std::os::fd::AsFd::as_fd(&ns_file))?;
-            let hi = host.link_index(&host_if)?.ok_or_else(|| SandboxError::Netlink {
-                op: format!("find {host_if}"),
-                reason: "created but not found".into(),
-            })?;
+            let hi = host
+                .link_index(&host_if)?
+                .ok_or_else(|| SandboxError::Netlink {
+                    op: format!("find {host_if}"),
+                    reason: "created but not found".into(),
+                })?;
             host.add_addr(hi, host_addr, 30)?;
             host.set_up(hi)?;
             let lo = inner_rtnl.link_index("lo")?.unwrap_or(1);
             inner_rtnl.set_up(lo)?;
-            let ci = inner_rtnl.link_index(CELL_IFNAME)?.ok_or_else(|| SandboxError::Netlink {
-                op: format!("find {CELL_IFNAME} in netns {name}"),
-                reason: "peer not found".into(),
-            })?;
+            let ci = inner_rtnl
+                .link_index(CELL_IFNAME)?
+                .ok_or_else(|| SandboxError::Netlink {
+                    op: format!("find {CELL_IFNAME} in netns {name}"),
+                    reason: "peer not found".into(),
+                })?;
             inner_rtnl.add_addr(ci, cell_addr, 30)?;
             inner_rtnl.set_up(ci)?;
             inner_rtnl.add_default_route(host_addr)?;
@@ -137,14 +141,23 @@ impl Inner {
             host_if,
             host_addr,
             cell_addr,
-            fds: Arc::new(CellFds { netns: ns_file, cgroup }),
+            fds: Arc::new(CellFds {
+                netns: ns_file,
+                cgroup,
+            }),
         })
     }
 
     /// Tears a cell down completely and frees its index.
     fn destroy_cell(&self, cell: Cell) -> Result<(), String> {
         let mut errors = Vec::new();
-        let Cell { index, name, host_if, fds, .. } = cell;
+        let Cell {
+            index,
+            name,
+            host_if,
+            fds,
+            ..
+        } = cell;
         match Arc::try_unwrap(fds) {
             Ok(fds) => {
                 if let Err(e) = fds.cgroup.destroy(self.cfg.scrub_timeout) {
@@ -186,7 +199,8 @@ impl Inner {
 
     fn scrub(&self, cell: &Cell) -> Result<(), String> {
         cell.fds.cgroup.kill_all(self.cfg.scrub_timeout)?;
-        netlink::flush_conntrack(cell.cell_addr).map_err(|e| format!("conntrack flush: {}", e.reason))?;
+        netlink::flush_conntrack(cell.cell_addr)
+            .map_err(|e| format!("conntrack flush: {}", e.reason))?;
         Ok(())
     }
 
@@ -205,7 +219,9 @@ impl Inner {
         let shut = lock(&self.state).shut;
         if shut {
             let name = cell.name.clone();
-            return self.destroy_cell(cell).map_err(|reason| SandboxError::Scrub { cell: name, reason });
+            return self
+                .destroy_cell(cell)
+                .map_err(|reason| SandboxError::Scrub { cell: name, reason });
         }
         match scrubbed {
             Ok(()) => {
@@ -245,15 +261,29 @@ impl CellPool {
         let user = SandboxUser::lookup(&cfg.user)?;
         let layout = Layout::detect()?;
         Self::cleanup_stale(&cfg.prefix)?;
-        let hardening = Arc::new(Hardening { uid: user.uid, gid: user.gid, programs: child::seccomp_programs()? });
+        let hardening = Arc::new(Hardening {
+            uid: user.uid,
+            gid: user.gid,
+            programs: child::seccomp_programs()?,
+        });
         nft::install(&cfg)?;
         if let Err(e) = layout.setup_parents(&cfg.prefix) {
             let _ = nft::delete(&cfg.prefix);
             return Err(e);
         }
-        let state = State { free: (0..cfg.max_cells).collect(), ..State::default() };
+        let state = State {
+            free: (0..cfg.max_cells).collect(),
+            ..State::default()
+        };
         let pool = CellPool {
-            inner: Arc::new(Inner { cfg, layout, user, hardening, state: Mutex::new(state), returned: Condvar::new() }),
+            inner: Arc::new(Inner {
+                cfg,
+                layout,
+                user,
+                hardening,
+                state: Mutex::new(state),
+                returned: Condvar::new(),
+            }),
         };
         for _ in 0..pool.inner.cfg.pool_size {
             let idx = pool.inner.take_index(&mut lock(&pool.inner.state));
@@ -307,12 +337,20 @@ impl CellPool {
                 return Err(SandboxError::ShutDown);
             }
             if let Some(cell) = st.idle.pop_front() {
-                return Ok(CellLease { inner: inner.clone(), cell: Some(cell), tenant: tenant.to_string() });
+                return Ok(CellLease {
+                    inner: inner.clone(),
+                    cell: Some(cell),
+                    tenant: tenant.to_string(),
+                });
             }
             if let Some(i) = inner.take_index(&mut st) {
                 drop(st);
                 return match inner.create_cell(i) {
-                    Ok(cell) => Ok(CellLease { inner: inner.clone(), cell: Some(cell), tenant: tenant.to_string() }),
+                    Ok(cell) => Ok(CellLease {
+                        inner: inner.clone(),
+                        cell: Some(cell),
+                        tenant: tenant.to_string(),
+                    }),
                     Err(e) => {
                         let mut st = lock(&inner.state);
                         st.live -= 1;
@@ -355,7 +393,9 @@ impl CellPool {
         }
         let mut r = Rtnl::open()?;
         for name in r.link_names()? {
-            let Some(base) = name.strip_suffix("-h") else { continue };
+            let Some(base) = name.strip_suffix("-h") else {
+                continue;
+            };
             if index_of(prefix, base).is_some() {
                 if let Some(i) = r.link_index(&name)? {
                     if r.delete_link(i).is_ok() {
@@ -402,7 +442,9 @@ impl Drop for CellPool {
 
 impl CellLease {
     fn cell(&self) -> &Cell {
-        self.cell.as_ref().expect("a lease holds its cell until release")
+        self.cell
+            .as_ref()
+            .expect("a lease holds its cell until release")
     }
 
     /// Cell-side address (`.2`): the source address the egress proxy sees.

@@ -1,5 +1,6 @@
 //! Building the application state from config, and its background tasks.
 
+use crate::detection::DetectorSetup;
 use crate::frontdoor::FrontDoor;
 use crate::indexer::Indexer;
 use crate::killswitch::{KillSwitch, POLL_INTERVAL_MS};
@@ -12,8 +13,10 @@ use std::time::Duration;
 use warden_agent::{ModelProvider, ScriptedProvider};
 use warden_audit::{AuditLog, AuditOptions, Durability};
 use warden_auth::Authenticator;
+use warden_broker::{Broker, BrokerOptions};
 use warden_config::{AgentConfig, Config, ModelConfig};
 use warden_core::AgentId;
+use warden_policy::Catalog;
 use warden_store::{SqliteStore, Store};
 
 /// Everything a request handler needs.
@@ -29,6 +32,14 @@ pub struct App {
     pub indexer: Indexer,
     /// Set once startup finished and the kill switch was loaded; `/readyz` reports it.
     pub ready: std::sync::atomic::AtomicBool,
+    /// Tool manifests and Cedar policies.
+    pub catalog: Arc<Catalog>,
+    pub secrets: Arc<dyn warden_secrets::SecretProvider>,
+    /// The detector's tool manifests and mode.
+    pub detector: DetectorSetup,
+    /// The tool broker; started by [`crate::start`] (it binds the egress listeners and
+    /// creates the sandbox cells).
+    pub broker: std::sync::OnceLock<Arc<Broker>>,
 }
 
 /// A configured agent with its model provider.
@@ -109,6 +120,20 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
             None
         }
     };
+    let catalog = match Catalog::from_config(&config) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            problems.push(format!("tools and policies: {e}"));
+            None
+        }
+    };
+    let secrets = match warden_secrets::from_config(&config.secrets, &config.base_dir) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems.push(format!("secrets: {e}"));
+            None
+        }
+    };
     let metrics = match Metrics::new() {
         Ok(m) => Some(m),
         Err(e) => {
@@ -116,9 +141,15 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
             None
         }
     };
-    let (Some(auth), Some(store), Some(audit), Some(metrics), true) =
-        (auth, store, audit, metrics, problems.is_empty())
-    else {
+    let (Some(auth), Some(store), Some(audit), Some(metrics), Some(catalog), Some(secrets), true) = (
+        auth,
+        store,
+        audit,
+        metrics,
+        catalog,
+        secrets,
+        problems.is_empty(),
+    ) else {
         return Err(StartupError(problems));
     };
     for agent in agents.values_mut() {
@@ -146,7 +177,12 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
         limits: RateLimits::new(config.ratelimit.clone()),
         store: store.clone(),
     };
+    let detector = crate::tools::detector_setup(&config, &catalog);
     let app = App {
+        catalog,
+        secrets,
+        detector,
+        broker: std::sync::OnceLock::new(),
         config: Arc::new(config),
         front,
         audit,
@@ -268,4 +304,48 @@ pub(crate) fn spawn_background(app: Arc<App>) -> Vec<tokio::task::JoinHandle<()>
         }));
     }
     tasks
+}
+
+impl App {
+    /// Starts the tool broker: in isolated mode this probes for sandbox support, binds the
+    /// egress proxy and DNS server and creates the cell pool; it refuses to start silently
+    /// degraded (cooperative mode only when the config asks for it).
+    pub async fn start_broker(&self) -> Result<Arc<Broker>, String> {
+        if let Some(b) = self.broker.get() {
+            return Ok(b.clone());
+        }
+        let sb = &self.config.sandbox;
+        let options = BrokerOptions {
+            sandbox_mode: sb.mode,
+            pool_size: sb.pool_size,
+            egress_mode: sb.egress_mode,
+            hosts: sb.hosts.clone(),
+            sandbox_user: sb.user.clone(),
+            cell_prefix: sb.cell_prefix.clone(),
+            cell_subnet: Some(
+                sb.cell_subnet
+                    .parse()
+                    .map_err(|e| format!("sandbox.cell_subnet: {e}"))?,
+            ),
+            ..BrokerOptions::default()
+        };
+        let broker = Broker::start(
+            self.catalog.clone(),
+            self.secrets.clone(),
+            self.config.tools.clone(),
+            options,
+            Arc::new(warden_egress::SystemResolver),
+            None,
+        )
+        .await?;
+        if let Some(why) = &broker.degraded_reason {
+            tracing::warn!(
+                reason = %why,
+                "sandbox isolation is OFF: tools run in cooperative mode (proxy via environment); every verdict says so"
+            );
+        }
+        let broker = Arc::new(broker);
+        let _ = self.broker.set(broker.clone());
+        Ok(broker)
+    }
 }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod app;
+pub mod detection;
 mod error;
 mod eventstream;
 pub mod frontdoor;
@@ -14,6 +15,7 @@ mod metrics;
 pub mod ratelimit;
 mod routes;
 pub mod screen;
+pub mod tools;
 
 pub use app::{build, App, StartupError};
 pub use error::ApiError;
@@ -88,6 +90,11 @@ pub async fn start(app: Arc<App>) -> std::io::Result<Running> {
     let (stop, stop_rx) = watch::channel(false);
     let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
 
+    if !app.config.tools.is_empty() {
+        app.start_broker()
+            .await
+            .map_err(|e| std::io::Error::other(format!("tool broker: {e}")))?;
+    }
     let background = app::spawn_background(app.clone());
 
     let router = routes::router(app.clone());

@@ -372,6 +372,72 @@ async fn invoke(
 
 pub(crate) type Failure = (ApiError, Option<&'static str>);
 
+/// The answer when the detector stopped an invocation and the agent has no guardrail message.
+const STOPPED_MESSAGE: &str = "This request was stopped by a security check.";
+
+/// Everything the verdict is made of.
+pub(crate) struct VerdictInputs<'a> {
+    pub findings: &'a [warden_detect::Finding],
+    pub guard_blocked: bool,
+    /// Front-door, guard and broker reasons (they come first in the verdict).
+    pub other_reasons: Vec<Reason>,
+    pub checks: Vec<String>,
+    pub observation: warden_detect::ObservationMode,
+    pub tenant: &'a str,
+    pub agent: &'a str,
+    pub session: &'a str,
+    pub invocation: &'a str,
+    pub started_at: String,
+}
+
+/// Rules first: the detector's findings fused by `warden_detect::fuse`, then the guard and
+/// front-door signals. A guard block is a block with confidence 1.0; a front-door or broker
+/// override (tenant replaced) is at least a warn. The detector in `report` mode records its
+/// decision but the verdict's `mode` says `report`.
+pub(crate) fn fuse_verdict(app: &App, v: VerdictInputs<'_>) -> Verdict {
+    let mode = match app.config.detector.mode {
+        warden_config::EnforceMode::Enforce => VerdictMode::Enforce,
+        warden_config::EnforceMode::Report => VerdictMode::Report,
+    };
+    let mut checks = v.checks;
+    checks.push("detector".into());
+    let cx = warden_detect::VerdictContext {
+        mode,
+        observation: v.observation,
+        tenant_id: v.tenant.to_string(),
+        agent_id: v.agent.to_string(),
+        session_id: v.session.to_string(),
+        invocation_id: v.invocation.to_string(),
+        started_at: v.started_at,
+        decided_at: now_rfc3339(),
+        checks,
+    };
+    let mut verdict =
+        warden_detect::fuse(v.findings, warden_detect::JudgeOutcome::NotConfigured, &cx);
+    let has_other = !v.other_reasons.is_empty();
+    let other_warn = v
+        .other_reasons
+        .iter()
+        .any(|r| !r.rule.starts_with("guard."));
+    let mut reasons = v.other_reasons;
+    // Detector reasons lead when they decide; the guard's when it blocked.
+    if v.guard_blocked {
+        reasons.append(&mut verdict.reasons);
+        verdict.reasons = reasons;
+        if verdict.decision != Decision::Block {
+            verdict.decision = Decision::Block;
+            verdict.confidence = 1.0;
+        }
+    } else if has_other {
+        verdict.reasons.append(&mut reasons);
+        if other_warn && verdict.decision == Decision::Allow {
+            verdict.decision = Decision::Warn;
+            verdict.confidence = 1.0;
+        }
+    }
+    verdict
+}
+
 /// `POST /agents/{agentId}/agentAliases/{agentAliasId}/sessions/{sessionId}/text`: Bedrock's
 /// InvokeAgent, so boto3's `bedrock-agent-runtime` client works against Warden unchanged. The
 /// answer is an AWS event stream (`trace` events when `enableTrace`, then one `chunk`); the
@@ -685,9 +751,30 @@ async fn invoke_inner(
         .screen
         .as_ref()
         .map(|s| s as &dyn warden_agent::Screen);
+    let broker = app.broker.get().cloned();
+    let runner = broker.as_ref().map(|b| crate::tools::BrokerRunner {
+        broker: b.clone(),
+        caller: warden_policy::Caller::from(&principal),
+    });
+    let observation = broker
+        .as_ref()
+        .map(|b| crate::tools::observation_mode(b.observation()))
+        .unwrap_or(warden_detect::ObservationMode::Isolated);
+    let mut check = crate::detection::DetectorCheck::new(
+        &app.detector,
+        &input,
+        &invocation.session_attributes,
+        principal.tenant.as_str(),
+        observation,
+    );
     let run = tokio::time::timeout(
         timeout,
-        invocation.run(agent.provider.as_ref(), screen, None, None),
+        invocation.run(
+            agent.provider.as_ref(),
+            screen,
+            runner.as_ref().map(|r| r as &dyn warden_agent::ToolRunner),
+            Some(&mut check),
+        ),
     )
     .await;
     let outcome = match run {
@@ -734,6 +821,7 @@ async fn invoke_inner(
         tokens,
     });
 
+    let findings = check.finish(&outcome.trace);
     let mut checks = vec!["frontdoor".to_string()];
     if let Some((rules, stage)) = &outcome.blocked {
         let stage = match stage {
@@ -759,25 +847,49 @@ async fn invoke_inner(
             });
         }
     }
-    let decision = if outcome.blocked.is_some() {
-        Decision::Block
-    } else if reasons.iter().any(|r| !r.rule.starts_with("guard.")) {
-        Decision::Warn
+    reasons.extend(outcome.notes.iter().cloned());
+    if let Some(b) = &broker {
+        checks.push(format!(
+            "sandbox:{}",
+            match b.observation() {
+                warden_core::egress::Observation::Isolated => "isolated",
+                warden_core::egress::Observation::Cooperative => "cooperative",
+            }
+        ));
+    }
+    let verdict = fuse_verdict(
+        app,
+        VerdictInputs {
+            findings: &findings,
+            guard_blocked: outcome.blocked.is_some(),
+            other_reasons: reasons,
+            checks,
+            observation,
+            tenant: principal.tenant.as_str(),
+            agent: agent_id.as_str(),
+            session: session_id.as_str(),
+            invocation: request_id,
+            started_at,
+        },
+    );
+    let decision = verdict.decision;
+    // An enforced block withholds the agent's answer (the guard already replaced it when
+    // the guard blocked); only the verdict and the configured message leave.
+    let withheld = outcome.blocked.is_none()
+        && (outcome.stopped.is_some()
+            || (decision == Decision::Block && verdict.mode == VerdictMode::Enforce));
+    let completion = if withheld {
+        agent
+            .screen
+            .as_ref()
+            .map(|s| {
+                s.guardrail
+                    .blocked_message(warden_guard::Source::Output)
+                    .to_string()
+            })
+            .unwrap_or_else(|| STOPPED_MESSAGE.to_string())
     } else {
-        Decision::Allow
-    };
-    let verdict = Verdict {
-        decision,
-        confidence: 1.0,
-        reasons,
-        mode: VerdictMode::Enforce,
-        checks,
-        tenant_id: principal.tenant.to_string(),
-        agent_id: agent_id.to_string(),
-        session_id: session_id.to_string(),
-        invocation_id: request_id.to_string(),
-        started_at,
-        decided_at: now_rfc3339(),
+        outcome.completion.clone()
     };
     let rules: Vec<String> = verdict.reasons.iter().map(|r| r.rule.clone()).collect();
     app.audit_decision(Decided {
@@ -792,6 +904,7 @@ async fn invoke_inner(
             "verdict": {"decision": decision.as_str(), "confidence": verdict.confidence, "rules": rules},
             "usage": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
             "toolCalls": outcome.tool_calls.len(),
+            "egressEvents": outcome.egress.len(),
         }),
     })
     .await
@@ -817,7 +930,7 @@ async fn invoke_inner(
     }));
     let mut response = json!({
         "sessionId": session_id.as_str(),
-        "completion": outcome.completion,
+        "completion": completion,
         "verdict": verdict,
         "usage": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
     });

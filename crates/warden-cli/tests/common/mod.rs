@@ -34,7 +34,10 @@ impl Project {
         let text = std::fs::read_to_string(&cfg)
             .unwrap()
             .replace("\"127.0.0.1:8080\"", "\"127.0.0.1:0\"")
-            .replace("\"127.0.0.1:8081\"", "\"127.0.0.1:0\"");
+            .replace("\"127.0.0.1:8081\"", "\"127.0.0.1:0\"")
+            // Tests run side by side: sandbox cells are opted into by the tests that need
+            // them (with their own cell prefix and subnet).
+            .replace("mode = \"isolated\"", "mode = \"cooperative\"");
         std::fs::write(&cfg, edit(text)).unwrap();
         Project { dir }
     }

@@ -975,6 +975,34 @@ impl Cx<'_> {
         if !(1..=256).contains(&pool_size) {
             self.err("sandbox.pool_size", "must be between 1 and 256");
         }
+        let user = s.user.unwrap_or_else(|| "nobody".into());
+        if user.is_empty() || user == "root" {
+            self.err(
+                "sandbox.user",
+                "must name an unprivileged user (handlers never run as root)",
+            );
+        }
+        let cell_prefix = s.cell_prefix.unwrap_or_else(|| "wdn".into());
+        if !(1..=8).contains(&cell_prefix.len())
+            || !cell_prefix.bytes().all(|b| b.is_ascii_lowercase())
+        {
+            self.err(
+                "sandbox.cell_prefix",
+                format!("`{cell_prefix}` must be 1 to 8 lowercase ASCII letters"),
+            );
+        }
+        let cell_subnet = s.cell_subnet.unwrap_or_else(|| "10.201.0.0/16".into());
+        match cell_subnet.split_once('/') {
+            Some((ip, len))
+                if ip.parse::<std::net::Ipv4Addr>().is_ok()
+                    && len.parse::<u8>().is_ok_and(|l| (8..=28).contains(&l)) => {}
+            _ => self.err(
+                "sandbox.cell_subnet",
+                format!(
+                    "`{cell_subnet}` is not an IPv4 network with a prefix length between 8 and 28"
+                ),
+            ),
+        }
         Some(SandboxConfig {
             mode: match s.mode {
                 Some(SandboxModeFile::Cooperative) => SandboxMode::Cooperative,
@@ -983,6 +1011,9 @@ impl Cx<'_> {
             pool_size,
             egress_mode: enforce_mode(s.egress_mode),
             hosts,
+            user,
+            cell_prefix,
+            cell_subnet,
         })
     }
 

@@ -9,7 +9,7 @@ import json
 import os
 import urllib.request
 
-API = os.environ.get("ORDERS_API_URL", "https://api.internal")
+API = os.environ.get("ORDERS_API_URL", "http://api.internal")
 
 
 def lambda_handler(event, context):
