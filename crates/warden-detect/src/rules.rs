@@ -474,6 +474,10 @@ pub(crate) fn run(v: &View, end: bool) -> Vec<Finding> {
 fn undeclared_host(v: &View, out: &mut Vec<Finding>) {
     // tool (or "") → host → (connection?, events)
     let mut by_tool: BTreeMap<Option<String>, Vec<(String, bool, Vec<usize>)>> = BTreeMap::new();
+    // DNS lookups under a parent domain that dns.tunnel reports are left to that rule.
+    let mut tunnels = Vec::new();
+    dns_tunnel(v, &mut tunnels);
+    let tunnel_subjects: BTreeSet<String> = tunnels.into_iter().map(|f| f.subject).collect();
     for (e, ev) in v.st.egress.iter().enumerate() {
         if ignored_event(ev)
             || is_forbidden_reason(ev.reason)
@@ -482,8 +486,16 @@ fn undeclared_host(v: &View, out: &mut Vec<Finding>) {
             continue;
         }
         let info = &v.st.event_info[e];
-        if !info.connection && v.tunnel_like(info.names.first().map(String::as_str).unwrap_or("")) {
-            continue; // left to dns.tunnel
+        if !info.connection {
+            let name = info.names.first().map(String::as_str).unwrap_or("");
+            let subject = format!(
+                "{}|{}",
+                ev.tool.as_deref().unwrap_or("-"),
+                text::parent_domain(name)
+            );
+            if v.tunnel_like(name) || tunnel_subjects.contains(&subject) {
+                continue; // left to dns.tunnel
+            }
         }
         let tool = ev.tool.as_deref();
         let bad: Vec<&String> = info
