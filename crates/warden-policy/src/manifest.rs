@@ -521,8 +521,12 @@ impl<'a> Loader<'a> {
         }
         let mut params: Vec<Param> = Vec::new();
         let mut keyed: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut failed: BTreeSet<String> = BTreeSet::new();
         for (p_ptr, p) in raw {
             let Some(param) = self.parameter(p, &p_ptr) else {
+                if let Some(n) = p.get("name").and_then(Value::as_str) {
+                    failed.insert(n.to_string());
+                }
                 continue;
             };
             let loc = format!("{:?}", param.location);
@@ -542,7 +546,7 @@ impl<'a> Loader<'a> {
         }
         // The path template and the path parameters must agree.
         let template: BTreeSet<String> = path_template_names(path);
-        for name in &template {
+        for name in template.difference(&failed) {
             if !params
                 .iter()
                 .any(|p| p.location == ParamLocation::Path && &p.name == name)
