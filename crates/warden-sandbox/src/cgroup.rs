@@ -24,8 +24,14 @@ pub enum CgroupVersion {
 /// Where the controllers are mounted.
 #[derive(Debug, Clone)]
 pub(crate) enum Layout {
-    V2 { mount: PathBuf },
-    V1 { memory: PathBuf, pids: PathBuf, cpu: Option<PathBuf> },
+    V2 {
+        mount: PathBuf,
+    },
+    V1 {
+        memory: PathBuf,
+        pids: PathBuf,
+        cpu: Option<PathBuf>,
+    },
 }
 
 const PERIOD_US: u64 = 100_000;
@@ -59,7 +65,11 @@ impl Layout {
                 if has("memory") && has("pids") {
                     return Ok(Layout::V2 { mount: dir });
                 }
-                v2_seen.push(format!("{} (controllers: {:?})", dir.display(), ctrls.trim()));
+                v2_seen.push(format!(
+                    "{} (controllers: {:?})",
+                    dir.display(),
+                    ctrls.trim()
+                ));
             } else if fstype == "cgroup" {
                 for o in opts.split(',') {
                     match o {
@@ -140,7 +150,10 @@ fn mkdir(dir: &Path) -> Result<(), SandboxError> {
     match fs::create_dir(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(SandboxError::Cgroup { path: dir.to_path_buf(), reason: format!("mkdir: {e}") }),
+        Err(e) => Err(SandboxError::Cgroup {
+            path: dir.to_path_buf(),
+            reason: format!("mkdir: {e}"),
+        }),
     }
 }
 
@@ -149,7 +162,10 @@ fn write_file(path: &Path, value: &str) -> Result<(), SandboxError> {
         .write(true)
         .open(path)
         .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| SandboxError::Cgroup { path: path.to_path_buf(), reason: format!("write {value:?}: {e}") })
+        .map_err(|e| SandboxError::Cgroup {
+            path: path.to_path_buf(),
+            reason: format!("write {value:?}: {e}"),
+        })
 }
 
 /// Pids listed in `dir/cgroup.procs`.
@@ -161,7 +177,12 @@ pub(crate) fn procs_of(dir: &Path) -> Vec<i32> {
 
 /// SIGKILLs everything in the cgroup at `dirs` until it is empty or `timeout` passes.
 /// `pids_dir` is the directory whose `pids.max` is set to 0 first so nothing can fork.
-fn kill_all(procs_dir: &Path, pids_dir: Option<&Path>, v2: bool, timeout: Duration) -> Result<(), String> {
+fn kill_all(
+    procs_dir: &Path,
+    pids_dir: Option<&Path>,
+    v2: bool,
+    timeout: Duration,
+) -> Result<(), String> {
     if let Some(p) = pids_dir {
         let _ = write_file(&p.join("pids.max"), "0");
     }
@@ -203,21 +224,35 @@ pub(crate) struct CellCgroup {
 
 impl CellCgroup {
     pub fn create(layout: &Layout, prefix: &str, cell: &str) -> Result<CellCgroup, SandboxError> {
-        let dirs: Vec<PathBuf> = layout.parents(prefix).into_iter().map(|p| p.join(cell)).collect();
+        let dirs: Vec<PathBuf> = layout
+            .parents(prefix)
+            .into_iter()
+            .map(|p| p.join(cell))
+            .collect();
         let mut procs = Vec::new();
         for d in &dirs {
             mkdir(d)?;
             let p = d.join("cgroup.procs");
-            procs.push(OpenOptions::new().write(true).open(&p).map_err(|e| SandboxError::Cgroup {
-                path: p.clone(),
-                reason: format!("open: {e}"),
+            procs.push(OpenOptions::new().write(true).open(&p).map_err(|e| {
+                SandboxError::Cgroup {
+                    path: p.clone(),
+                    reason: format!("open: {e}"),
+                }
             })?);
         }
-        Ok(CellCgroup { layout: layout.clone(), dirs, procs })
+        Ok(CellCgroup {
+            layout: layout.clone(),
+            dirs,
+            procs,
+        })
     }
 
     fn dir_for(&self, root: &Path) -> PathBuf {
-        self.dirs.iter().find(|d| d.starts_with(root)).cloned().unwrap_or_else(|| self.dirs[0].clone())
+        self.dirs
+            .iter()
+            .find(|d| d.starts_with(root))
+            .cloned()
+            .unwrap_or_else(|| self.dirs[0].clone())
     }
 
     /// Directory whose `cgroup.procs` lists every process of the cell.
@@ -264,7 +299,10 @@ impl CellCgroup {
                 } else {
                     let _ = write_file(&m.join("memory.swappiness"), "0");
                 }
-                write_file(&self.dir_for(pids).join("pids.max"), &limits.pids_max.to_string())?;
+                write_file(
+                    &self.dir_for(pids).join("pids.max"),
+                    &limits.pids_max.to_string(),
+                )?;
                 if let Some(cpu) = cpu {
                     let c = self.dir_for(cpu);
                     write_file(&c.join("cpu.cfs_period_us"), &PERIOD_US.to_string())?;
@@ -282,7 +320,12 @@ impl CellCgroup {
             Layout::V2 { .. } => self.dirs[0].clone(),
             Layout::V1 { pids, .. } => self.dir_for(pids),
         };
-        kill_all(&self.procs_dir(), Some(&pids_dir), self.layout.version() == CgroupVersion::V2, timeout)
+        kill_all(
+            &self.procs_dir(),
+            Some(&pids_dir),
+            self.layout.version() == CgroupVersion::V2,
+            timeout,
+        )
     }
 
     /// Kills everything and removes the directories.
@@ -304,7 +347,9 @@ pub(crate) fn cleanup(layout: &Layout, prefix: &str, timeout: Duration) -> usize
     let parents = layout.parents(prefix);
     // Kill first (v1: the pids hierarchy sees every process), then remove in all hierarchies.
     for parent in &parents {
-        let Ok(rd) = fs::read_dir(parent) else { continue };
+        let Ok(rd) = fs::read_dir(parent) else {
+            continue;
+        };
         for entry in rd.flatten() {
             let dir = entry.path();
             if dir.is_dir() {
@@ -314,7 +359,9 @@ pub(crate) fn cleanup(layout: &Layout, prefix: &str, timeout: Duration) -> usize
         }
     }
     for parent in &parents {
-        let Ok(rd) = fs::read_dir(parent) else { continue };
+        let Ok(rd) = fs::read_dir(parent) else {
+            continue;
+        };
         for entry in rd.flatten() {
             let dir = entry.path();
             if dir.is_dir() && fs::remove_dir(&dir).is_ok() && Some(parent) == parents.first() {
@@ -350,9 +397,13 @@ mod tests {
     #[test]
     fn pure_v2_with_controllers_wins() {
         let mounts = "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n";
-        let l = Layout::from_mounts(mounts, |_| Some("cpuset cpu io memory pids\n".into())).unwrap();
+        let l =
+            Layout::from_mounts(mounts, |_| Some("cpuset cpu io memory pids\n".into())).unwrap();
         assert!(matches!(l, Layout::V2 { ref mount } if mount == Path::new("/sys/fs/cgroup")));
-        assert_eq!(l.parents("wdn"), vec![PathBuf::from("/sys/fs/cgroup/warden-wdn")]);
+        assert_eq!(
+            l.parents("wdn"),
+            vec![PathBuf::from("/sys/fs/cgroup/warden-wdn")]
+        );
     }
 
     #[test]

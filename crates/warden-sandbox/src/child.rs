@@ -62,8 +62,14 @@ fn arch() -> Result<TargetArch, SandboxError> {
     TargetArch::try_from(std::env::consts::ARCH).map_err(|e| SandboxError::Seccomp(e.to_string()))
 }
 
-fn cond(arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64) -> Result<SeccompRule, SandboxError> {
-    let c = SeccompCondition::new(arg, len, op, value).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+fn cond(
+    arg: u8,
+    len: SeccompCmpArgLen,
+    op: SeccompCmpOp,
+    value: u64,
+) -> Result<SeccompRule, SandboxError> {
+    let c = SeccompCondition::new(arg, len, op, value)
+        .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
     SeccompRule::new(vec![c]).map_err(|e| SandboxError::Seccomp(e.to_string()))
 }
 
@@ -77,23 +83,53 @@ pub(crate) fn seccomp_programs() -> Result<Vec<BpfProgram>, SandboxError> {
     }
     let mut clone_rules = Vec::new();
     for flag in NS_FLAGS {
-        clone_rules.push(cond(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(*flag), *flag)?);
+        clone_rules.push(cond(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(*flag),
+            *flag,
+        )?);
     }
     rules.insert(libc::SYS_clone, clone_rules);
     rules.insert(
         libc::SYS_socket,
         vec![
-            cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::AF_PACKET as u64)?,
-            cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::AF_NETLINK as u64)?,
-            cond(1, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(0xf), libc::SOCK_RAW as u64)?,
+            cond(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                libc::AF_PACKET as u64,
+            )?,
+            cond(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                libc::AF_NETLINK as u64,
+            )?,
+            cond(
+                1,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(0xf),
+                libc::SOCK_RAW as u64,
+            )?,
         ],
     );
-    let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
-        .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+    let eperm = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
     let mut clone3 = BTreeMap::new();
     clone3.insert(libc::SYS_clone3, vec![]);
-    let enosys = SeccompFilter::new(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch)
-        .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+    let enosys = SeccompFilter::new(
+        clone3,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
     let mut out = Vec::new();
     for f in [eperm, enosys] {
         out.push(BpfProgram::try_from(f).map_err(|e| SandboxError::Seccomp(e.to_string()))?);
@@ -146,7 +182,14 @@ pub(crate) fn enter_cell(netns: &File, procs: &[File], h: &Hardening) -> io::Res
     setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(nix_err)?;
     // Mark every inherited descriptor above stderr close-on-exec.
     // SAFETY: close_range with the CLOEXEC flag only changes descriptor flags; no memory is passed.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if rc != 0 {
         let e = errno();
         if e.raw_os_error() != Some(libc::ENOSYS) && e.raw_os_error() != Some(libc::EINVAL) {
@@ -166,15 +209,28 @@ pub(crate) fn enter_cell(netns: &File, procs: &[File], h: &Hardening) -> io::Res
     }
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes only integer arguments.
     let rc = unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0)
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
     };
     if rc != 0 && errno().raw_os_error() != Some(libc::EINVAL) {
         return Err(errno());
     }
     let uid = Uid::from_raw(h.uid);
     setresuid(uid, uid, uid).map_err(nix_err)?;
-    let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
     // SAFETY: header and data are live, properly laid out (repr(C)) for the duration of the
     // call; version 3 reads exactly two CapData entries.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };

@@ -78,7 +78,11 @@ impl PoolConfig {
             ));
         }
         if self.max_cells == 0 || self.max_cells > 9999 {
-            return Err(bad("max_cells", self.max_cells.to_string(), "must be 1..=9999"));
+            return Err(bad(
+                "max_cells",
+                self.max_cells.to_string(),
+                "must be 1..=9999",
+            ));
         }
         if self.pool_size > self.max_cells {
             return Err(bad(
@@ -95,7 +99,11 @@ impl PoolConfig {
             ));
         }
         if self.subnet.network() != self.subnet.addr() {
-            return Err(bad("subnet", self.subnet.to_string(), "host bits must be zero"));
+            return Err(bad(
+                "subnet",
+                self.subnet.to_string(),
+                "host bits must be zero",
+            ));
         }
         for (field, port) in [
             ("proxy_port", self.proxy_port),
@@ -136,7 +144,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_mb: 256, cpu_percent: 100, pids_max: 64 }
+        Limits {
+            memory_mb: 256,
+            cpu_percent: 100,
+            pids_max: 64,
+        }
     }
 }
 
@@ -155,7 +167,9 @@ impl SandboxUser {
     }
 
     pub(crate) fn lookup_in(passwd: &Path, name: &str) -> Result<SandboxUser, Unavailable> {
-        let missing = || Unavailable::UserMissing { user: name.to_string() };
+        let missing = || Unavailable::UserMissing {
+            user: name.to_string(),
+        };
         let text = std::fs::read_to_string(passwd).map_err(|_| missing())?;
         for line in text.lines() {
             let mut f = line.split(':');
@@ -167,9 +181,15 @@ impl SandboxUser {
             let gid = f.next().and_then(|s| s.parse::<u32>().ok());
             if let (Some(uid), Some(gid)) = (uid, gid) {
                 if uid == 0 {
-                    return Err(Unavailable::UserPrivileged { user: name.to_string() });
+                    return Err(Unavailable::UserPrivileged {
+                        user: name.to_string(),
+                    });
                 }
-                return Ok(SandboxUser { name: name.to_string(), uid, gid });
+                return Ok(SandboxUser {
+                    name: name.to_string(),
+                    uid,
+                    gid,
+                });
             }
         }
         Err(missing())

@@ -20,24 +20,49 @@ pub enum Unavailable {
     #[error("conntrack netlink is unavailable: {reason} (load the nf_conntrack_netlink module)")]
     Conntrack { reason: String },
     #[error("no usable cgroup {controller} controller: {reason}")]
-    Cgroup { controller: &'static str, reason: String },
-    #[error("sandbox user {user:?} does not exist in /etc/passwd: create it or configure another user")]
+    Cgroup {
+        controller: &'static str,
+        reason: String,
+    },
+    #[error(
+        "sandbox user {user:?} does not exist in /etc/passwd: create it or configure another user"
+    )]
     UserMissing { user: String },
     #[error("sandbox user {user:?} has uid 0: configure an unprivileged user")]
     UserPrivileged { user: String },
     #[error("{what} {path} does not exist: {reason}")]
-    NotFound { what: String, path: PathBuf, reason: String },
+    NotFound {
+        what: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("{what} {path} is not reachable by user {user}: {dir} is mode {mode:04o} (grant traverse with chmod o+x {dir} or install it elsewhere)")]
-    NotReachable { what: String, path: PathBuf, user: String, dir: PathBuf, mode: u32 },
+    NotReachable {
+        what: String,
+        path: PathBuf,
+        user: String,
+        dir: PathBuf,
+        mode: u32,
+    },
     #[error("{what} {path} is not executable by user {user}: it is mode {mode:04o}, owned by uid {owner} (chmod o+rx {path} or install it elsewhere)")]
-    NotExecutable { what: String, path: PathBuf, user: String, mode: u32, owner: u32 },
+    NotExecutable {
+        what: String,
+        path: PathBuf,
+        user: String,
+        mode: u32,
+        owner: u32,
+    },
 }
 
 /// A failed pool operation.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("invalid sandbox config: {field} = {value:?}: {reason}")]
-    Config { field: &'static str, value: String, reason: String },
+    Config {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error("{op}: {source}")]
@@ -54,7 +79,9 @@ pub enum SandboxError {
     Cgroup { path: PathBuf, reason: String },
     #[error("seccomp filter: {0}")]
     Seccomp(String),
-    #[error("no free sandbox cell: all {max} cells are leased and none came back within {waited_ms} ms")]
+    #[error(
+        "no free sandbox cell: all {max} cells are leased and none came back within {waited_ms} ms"
+    )]
     Exhausted { max: usize, waited_ms: u64 },
     #[error("the cell pool is shut down")]
     ShutDown,
@@ -64,6 +91,9 @@ pub enum SandboxError {
 
 impl SandboxError {
     pub(crate) fn io(op: impl Into<String>, source: std::io::Error) -> Self {
-        SandboxError::Io { op: op.into(), source }
+        SandboxError::Io {
+            op: op.into(),
+            source,
+        }
     }
 }

@@ -5,12 +5,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
 };
-use netlink_packet_netfilter::conntrack::{
-    ConntrackAttribute, ConntrackMessage, IPTuple, Tuple,
-};
+use netlink_packet_netfilter::conntrack::{ConntrackAttribute, ConntrackMessage, IPTuple, Tuple};
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -37,25 +35,39 @@ pub(crate) struct NlError {
 
 impl From<NlError> for SandboxError {
     fn from(e: NlError) -> Self {
-        SandboxError::Netlink { op: e.op, reason: e.reason }
+        SandboxError::Netlink {
+            op: e.op,
+            reason: e.reason,
+        }
     }
 }
 
 fn nl_err(op: &str, errno: Option<i32>, reason: impl Into<String>) -> NlError {
-    NlError { op: op.to_string(), errno, reason: reason.into() }
+    NlError {
+        op: op.to_string(),
+        errno,
+        reason: reason.into(),
+    }
 }
 
 fn open(protocol: isize, op: &str) -> Result<Socket, NlError> {
-    let mut sock = Socket::new(protocol)
-        .map_err(|e| nl_err(op, e.raw_os_error(), format!("socket: {e}")))?;
-    sock.bind_auto().map_err(|e| nl_err(op, e.raw_os_error(), format!("bind: {e}")))?;
+    let mut sock =
+        Socket::new(protocol).map_err(|e| nl_err(op, e.raw_os_error(), format!("socket: {e}")))?;
+    sock.bind_auto()
+        .map_err(|e| nl_err(op, e.raw_os_error(), format!("bind: {e}")))?;
     sock.connect(&SocketAddr::new(0, 0))
         .map_err(|e| nl_err(op, e.raw_os_error(), format!("connect: {e}")))?;
     Ok(sock)
 }
 
 /// Sends one request and collects the replies until the ACK (or DONE for dumps).
-fn request<T>(sock: &Socket, seq: &mut u32, inner: T, flags: u16, op: &str) -> Result<Vec<T>, NlError>
+fn request<T>(
+    sock: &Socket,
+    seq: &mut u32,
+    inner: T,
+    flags: u16,
+    op: &str,
+) -> Result<Vec<T>, NlError>
 where
     T: netlink_packet_core::NetlinkSerializable
         + netlink_packet_core::NetlinkDeserializable
@@ -132,7 +144,10 @@ pub(crate) struct Rtnl {
 impl Rtnl {
     /// Opens a socket in the calling thread's network namespace.
     pub fn open() -> Result<Rtnl, NlError> {
-        Ok(Rtnl { sock: open(NETLINK_ROUTE, "open route socket")?, seq: 0 })
+        Ok(Rtnl {
+            sock: open(NETLINK_ROUTE, "open route socket")?,
+            seq: 0,
+        })
     }
 
     fn req(
@@ -148,7 +163,11 @@ impl Rtnl {
     pub fn link_index(&mut self, name: &str) -> Result<Option<u32>, NlError> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
-        match self.req(RouteNetlinkMessage::GetLink(m), NLM_F_REQUEST, &format!("get link {name}")) {
+        match self.req(
+            RouteNetlinkMessage::GetLink(m),
+            NLM_F_REQUEST,
+            &format!("get link {name}"),
+        ) {
             Ok(replies) => Ok(replies.into_iter().find_map(|r| match r {
                 RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
                 _ => None,
@@ -178,10 +197,19 @@ impl Rtnl {
     }
 
     /// Creates veth `host` here with its peer `peer` placed directly in the namespace `netns`.
-    pub fn create_veth(&mut self, host: &str, peer: &str, netns: BorrowedFd<'_>) -> Result<(), NlError> {
+    pub fn create_veth(
+        &mut self,
+        host: &str,
+        peer: &str,
+        netns: BorrowedFd<'_>,
+    ) -> Result<(), NlError> {
         let mut peer_msg = LinkMessage::default();
-        peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
-        peer_msg.attributes.push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::IfName(peer.to_string()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(host.to_string()));
         m.attributes.push(LinkAttribute::LinkInfo(vec![
@@ -202,16 +230,24 @@ impl Rtnl {
         m.header.index = index;
         m.header.flags = LinkFlags::Up;
         m.header.change_mask = LinkFlags::Up;
-        self.req(RouteNetlinkMessage::SetLink(m), NLM_F_REQUEST | NLM_F_ACK, &format!("set link {index} up"))
-            .map(drop)
+        self.req(
+            RouteNetlinkMessage::SetLink(m),
+            NLM_F_REQUEST | NLM_F_ACK,
+            &format!("set link {index} up"),
+        )
+        .map(drop)
     }
 
     /// Deletes link `index`.
     pub fn delete_link(&mut self, index: u32) -> Result<(), NlError> {
         let mut m = LinkMessage::default();
         m.header.index = index;
-        self.req(RouteNetlinkMessage::DelLink(m), NLM_F_REQUEST | NLM_F_ACK, &format!("delete link {index}"))
-            .map(drop)
+        self.req(
+            RouteNetlinkMessage::DelLink(m),
+            NLM_F_REQUEST | NLM_F_ACK,
+            &format!("delete link {index}"),
+        )
+        .map(drop)
     }
 
     /// Adds `addr/prefix_len` to link `index`.
@@ -220,10 +256,12 @@ impl Rtnl {
         m.header.family = AddressFamily::Inet;
         m.header.prefix_len = prefix_len;
         m.header.index = index;
-        m.attributes.push(AddressAttribute::Address(IpAddr::V4(addr)));
+        m.attributes
+            .push(AddressAttribute::Address(IpAddr::V4(addr)));
         m.attributes.push(AddressAttribute::Local(IpAddr::V4(addr)));
         let brd = u32::from(addr) | (u32::MAX >> u32::from(prefix_len));
-        m.attributes.push(AddressAttribute::Broadcast(Ipv4Addr::from(brd)));
+        m.attributes
+            .push(AddressAttribute::Broadcast(Ipv4Addr::from(brd)));
         self.req(
             RouteNetlinkMessage::NewAddress(m),
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
@@ -240,7 +278,8 @@ impl Rtnl {
         m.header.protocol = RouteProtocol::Static;
         m.header.scope = RouteScope::Universe;
         m.header.kind = RouteType::Unicast;
-        m.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
         self.req(
             RouteNetlinkMessage::NewRoute(m),
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
@@ -267,8 +306,10 @@ fn orig_source(attrs: &[ConntrackAttribute]) -> Option<(IpAddr, &Vec<Tuple>)> {
     })
 }
 
-/// Deletes every IPv4 conntrack entry whose original source is `src`; returns how many.
-pub(crate) fn flush_conntrack(src: Ipv4Addr) -> Result<usize, NlError> {
+/// Deletes every IPv4 conntrack entry whose original source is one of `sources`; returns how
+/// many. One dump serves all addresses: the dump walks the whole hash table (~15 ms with
+/// 262144 buckets), so batching matters.
+pub(crate) fn flush_conntrack(sources: &[Ipv4Addr]) -> Result<usize, NlError> {
     let sock = open(NETLINK_NETFILTER, "open conntrack socket")?;
     let mut seq = 0;
     let entries = request(
@@ -286,14 +327,23 @@ pub(crate) fn flush_conntrack(src: Ipv4Addr) -> Result<usize, NlError> {
         let (ConntrackMessage::New(attrs) | ConntrackMessage::Get(attrs)) = ct else {
             continue;
         };
-        let Some((addr, tuple)) = orig_source(attrs) else { continue };
-        if addr != IpAddr::V4(src) {
+        let Some((addr, tuple)) = orig_source(attrs) else {
+            continue;
+        };
+        let IpAddr::V4(addr) = addr else { continue };
+        if !sources.contains(&addr) {
             continue;
         }
-        let del = nf_message(ConntrackMessage::Delete(vec![ConntrackAttribute::CtaTupleOrig(
-            tuple.clone(),
-        )]));
-        match request(&sock, &mut seq, del, NLM_F_REQUEST | NLM_F_ACK, "delete conntrack entry") {
+        let del = nf_message(ConntrackMessage::Delete(vec![
+            ConntrackAttribute::CtaTupleOrig(tuple.clone()),
+        ]));
+        match request(
+            &sock,
+            &mut seq,
+            del,
+            NLM_F_REQUEST | NLM_F_ACK,
+            "delete conntrack entry",
+        ) {
             Ok(_) => deleted += 1,
             Err(e) if e.errno == Some(libc::ENOENT) => {}
             Err(e) => return Err(e),

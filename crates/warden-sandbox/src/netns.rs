@@ -21,7 +21,8 @@ pub(crate) fn netns_path(name: &str) -> PathBuf {
 /// Creates the namespace `name`, bind-mounted at `/run/netns/NAME`, with IPv6 disabled, and
 /// returns an fd for it plus a route netlink socket that lives inside it.
 pub(crate) fn create(name: &str) -> Result<(File, Rtnl), SandboxError> {
-    fs::create_dir_all(NETNS_DIR).map_err(|e| SandboxError::io(format!("create {NETNS_DIR}"), e))?;
+    fs::create_dir_all(NETNS_DIR)
+        .map_err(|e| SandboxError::io(format!("create {NETNS_DIR}"), e))?;
     let path = netns_path(name);
     File::create(&path).map_err(|e| SandboxError::io(format!("create {}", path.display()), e))?;
     let made = std::thread::scope(|s| {
@@ -35,7 +36,9 @@ pub(crate) fn create(name: &str) -> Result<(File, Rtnl), SandboxError> {
                 MsFlags::MS_BIND,
                 None::<&str>,
             )
-            .map_err(|e| SandboxError::io(format!("bind-mount netns at {}", path.display()), e.into()))?;
+            .map_err(|e| {
+                SandboxError::io(format!("bind-mount netns at {}", path.display()), e.into())
+            })?;
             for knob in ["all", "default"] {
                 let p = format!("/proc/sys/net/ipv6/conf/{knob}/disable_ipv6");
                 // A kernel without IPv6 has no such file, which is just as good.
@@ -44,14 +47,19 @@ pub(crate) fn create(name: &str) -> Result<(File, Rtnl), SandboxError> {
                         .write(true)
                         .open(&p)
                         .and_then(|mut f| f.write_all(b"1"))
-                        .map_err(|e| SandboxError::io(format!("write 1 to {p} in netns {name}"), e))?;
+                        .map_err(|e| {
+                            SandboxError::io(format!("write 1 to {p} in netns {name}"), e)
+                        })?;
                 }
             }
             Ok(Rtnl::open()?)
         })
         .join()
         .unwrap_or_else(|_| {
-            Err(SandboxError::Netlink { op: format!("create netns {name}"), reason: "thread panicked".into() })
+            Err(SandboxError::Netlink {
+                op: format!("create netns {name}"),
+                reason: "thread panicked".into(),
+            })
         })
     });
     let rtnl = match made {
@@ -76,11 +84,17 @@ pub(crate) fn run_in<T: Send>(
 ) -> Result<T, SandboxError> {
     std::thread::scope(|s| {
         s.spawn(|| -> Result<T, SandboxError> {
-            setns(netns, CloneFlags::CLONE_NEWNET).map_err(|e| SandboxError::io("setns", e.into()))?;
+            setns(netns, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| SandboxError::io("setns", e.into()))?;
             Ok(f()?)
         })
         .join()
-        .unwrap_or_else(|_| Err(SandboxError::Netlink { op: "run in netns".into(), reason: "thread panicked".into() }))
+        .unwrap_or_else(|_| {
+            Err(SandboxError::Netlink {
+                op: "run in netns".into(),
+                reason: "thread panicked".into(),
+            })
+        })
     })
 }
 
@@ -94,16 +108,21 @@ pub(crate) fn remove(name: &str) -> bool {
 /// Names in `/run/netns`.
 pub(crate) fn list() -> Vec<String> {
     fs::read_dir(NETNS_DIR)
-        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Checks that a network namespace can be created (without naming it).
 pub(crate) fn can_create() -> Result<(), String> {
     std::thread::scope(|s| {
-        s.spawn(|| unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare(CLONE_NEWNET): {e}")))
-            .join()
-            .unwrap_or_else(|_| Err("thread panicked".into()))
+        s.spawn(|| {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare(CLONE_NEWNET): {e}"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("thread panicked".into()))
     })?;
     fs::create_dir_all(NETNS_DIR).map_err(|e| format!("cannot create {NETNS_DIR}: {e}"))
 }

@@ -79,7 +79,11 @@ fn run_nft(args: &[&str], stdin: Option<&str>, what: &str) -> Result<(), Sandbox
     let nft = find_nft().ok_or(crate::error::Unavailable::NftMissing)?;
     let mut child = Command::new(&nft)
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -104,13 +108,21 @@ fn run_nft(args: &[&str], stdin: Option<&str>, what: &str) -> Result<(), Sandbox
 /// Loads the table (replacing a leftover one of the same name).
 pub(crate) fn install(cfg: &PoolConfig) -> Result<(), SandboxError> {
     let _ = delete(&cfg.prefix);
-    run_nft(&["-f", "-"], Some(&script(cfg)), &format!("load table inet {}", table_name(&cfg.prefix)))
+    run_nft(
+        &["-f", "-"],
+        Some(&script(cfg)),
+        &format!("load table inet {}", table_name(&cfg.prefix)),
+    )
 }
 
 /// Deletes the table; `Ok(false)` when there was none.
 pub(crate) fn delete(prefix: &str) -> Result<bool, SandboxError> {
     let t = table_name(prefix);
-    match run_nft(&["delete", "table", "inet", &t], None, &format!("delete table inet {t}")) {
+    match run_nft(
+        &["delete", "table", "inet", &t],
+        None,
+        &format!("delete table inet {t}"),
+    ) {
         Ok(()) => Ok(true),
         Err(SandboxError::Nft { stderr, .. }) if stderr.contains("No such file") => Ok(false),
         Err(e) => Err(e),

@@ -37,6 +37,8 @@ struct Cell {
 #[derive(Debug, Default)]
 struct State {
     idle: VecDeque<Cell>,
+    /// Killed, waiting for the scrubber to flush their conntrack entries.
+    pending: Vec<Cell>,
     free: Vec<usize>,
     live: usize,
     shut: bool,
@@ -50,6 +52,7 @@ struct Inner {
     hardening: Arc<Hardening>,
     state: Mutex<State>,
     returned: Condvar,
+    work: Condvar,
 }
 
 /// What [`CellPool::cleanup_stale`] removed.
@@ -66,6 +69,7 @@ pub struct CleanupReport {
 #[derive(Debug)]
 pub struct CellPool {
     inner: Arc<Inner>,
+    scrubber: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Exclusive use of one cell for one invocation. Give it back with [`CellPool::release`];
@@ -113,18 +117,22 @@ impl Inner {
         let mut setup = || -> Result<CellCgroup, SandboxError> {
             let mut host = Rtnl::open()?;
             host.create_veth(&host_if, CELL_IFNAME, std::os::fd::AsFd::as_fd(&ns_file))?;
-            let hi = host.link_index(&host_if)?.ok_or_else(|| SandboxError::Netlink {
-                op: format!("find {host_if}"),
-                reason: "created but not found".into(),
-            })?;
+            let hi = host
+                .link_index(&host_if)?
+                .ok_or_else(|| SandboxError::Netlink {
+                    op: format!("find {host_if}"),
+                    reason: "created but not found".into(),
+                })?;
             host.add_addr(hi, host_addr, 30)?;
             host.set_up(hi)?;
             let lo = inner_rtnl.link_index("lo")?.unwrap_or(1);
             inner_rtnl.set_up(lo)?;
-            let ci = inner_rtnl.link_index(CELL_IFNAME)?.ok_or_else(|| SandboxError::Netlink {
-                op: format!("find {CELL_IFNAME} in netns {name}"),
-                reason: "peer not found".into(),
-            })?;
+            let ci = inner_rtnl
+                .link_index(CELL_IFNAME)?
+                .ok_or_else(|| SandboxError::Netlink {
+                    op: format!("find {CELL_IFNAME} in netns {name}"),
+                    reason: "peer not found".into(),
+                })?;
             inner_rtnl.add_addr(ci, cell_addr, 30)?;
             inner_rtnl.set_up(ci)?;
             inner_rtnl.add_default_route(host_addr)?;
@@ -137,14 +145,23 @@ impl Inner {
             host_if,
             host_addr,
             cell_addr,
-            fds: Arc::new(CellFds { netns: ns_file, cgroup }),
+            fds: Arc::new(CellFds {
+                netns: ns_file,
+                cgroup,
+            }),
         })
     }
 
     /// Tears a cell down completely and frees its index.
     fn destroy_cell(&self, cell: Cell) -> Result<(), String> {
         let mut errors = Vec::new();
-        let Cell { index, name, host_if, fds, .. } = cell;
+        let Cell {
+            index,
+            name,
+            host_if,
+            fds,
+            ..
+        } = cell;
         match Arc::try_unwrap(fds) {
             Ok(fds) => {
                 if let Err(e) = fds.cgroup.destroy(self.cfg.scrub_timeout) {
@@ -184,12 +201,6 @@ impl Inner {
         }
     }
 
-    fn scrub(&self, cell: &Cell) -> Result<(), String> {
-        cell.fds.cgroup.kill_all(self.cfg.scrub_timeout)?;
-        netlink::flush_conntrack(cell.cell_addr).map_err(|e| format!("conntrack flush: {}", e.reason))?;
-        Ok(())
-    }
-
     fn take_index(&self, st: &mut State) -> Option<usize> {
         if st.live >= self.cfg.max_cells {
             return None;
@@ -200,38 +211,92 @@ impl Inner {
         Some(i)
     }
 
-    fn give_back(&self, cell: Cell) -> Result<(), SandboxError> {
-        let scrubbed = self.scrub(&cell);
-        let shut = lock(&self.state).shut;
-        if shut {
-            let name = cell.name.clone();
-            return self.destroy_cell(cell).map_err(|reason| SandboxError::Scrub { cell: name, reason });
-        }
-        match scrubbed {
-            Ok(()) => {
-                lock(&self.state).idle.push_back(cell);
-                self.returned.notify_one();
-                Ok(())
+    fn untake_index(&self, i: usize) {
+        let mut st = lock(&self.state);
+        st.live -= 1;
+        st.free.push(i);
+        drop(st);
+        self.returned.notify_one();
+    }
+
+    /// Creates a cell in place of a destroyed one, if the warm pool is below its size.
+    fn replace_one(&self) {
+        let idx = {
+            let mut st = lock(&self.state);
+            if st.shut || st.idle.len() + st.pending.len() >= self.cfg.pool_size {
+                return;
             }
+            self.take_index(&mut st)
+        };
+        let Some(i) = idx else { return };
+        match self.create_cell(i) {
+            Ok(c) => {
+                lock(&self.state).idle.push_back(c);
+                self.returned.notify_one();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sandbox: could not replace a destroyed cell");
+                self.untake_index(i);
+            }
+        }
+    }
+
+    /// First half of a scrub, on the caller's thread: kill everything in the cell. The cell
+    /// then waits for the scrubber thread, which flushes its conntrack entries and makes it
+    /// idle again.
+    fn give_back(&self, cell: Cell) -> Result<(), SandboxError> {
+        let killed = cell.fds.cgroup.kill_all(self.cfg.scrub_timeout);
+        let mut st = lock(&self.state);
+        if killed.is_ok() && !st.shut {
+            st.pending.push(cell);
+            drop(st);
+            self.work.notify_one();
+            return Ok(());
+        }
+        drop(st);
+        let name = cell.name.clone();
+        let destroyed = self.destroy_cell(cell);
+        match killed {
             Err(reason) => {
-                let name = cell.name.clone();
-                let _ = self.destroy_cell(cell);
-                // Replace it so the warm pool keeps its size.
-                let idx = self.take_index(&mut lock(&self.state));
-                if let Some(i) = idx {
-                    match self.create_cell(i) {
-                        Ok(c) => {
-                            lock(&self.state).idle.push_back(c);
-                            self.returned.notify_one();
-                        }
-                        Err(_) => {
-                            let mut st = lock(&self.state);
-                            st.live -= 1;
-                            st.free.push(i);
-                        }
-                    }
-                }
+                self.replace_one();
                 Err(SandboxError::Scrub { cell: name, reason })
+            }
+            Ok(()) => destroyed.map_err(|reason| SandboxError::Scrub { cell: name, reason }),
+        }
+    }
+
+    /// The scrubber thread: batches released cells, flushes their conntrack entries with one
+    /// dump, and returns them to the idle queue (or destroys and replaces them on failure).
+    fn scrubber(self: Arc<Self>) {
+        loop {
+            let batch: Vec<Cell> = {
+                let mut st = lock(&self.state);
+                while st.pending.is_empty() && !st.shut {
+                    st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                if st.pending.is_empty() {
+                    return;
+                }
+                st.pending.drain(..).collect()
+            };
+            let addrs: Vec<Ipv4Addr> = batch.iter().map(|c| c.cell_addr).collect();
+            let flushed = netlink::flush_conntrack(&addrs);
+            let mut failed = 0;
+            for cell in batch {
+                let shut = lock(&self.state).shut;
+                if shut {
+                    let _ = self.destroy_cell(cell);
+                } else if let Err(e) = &flushed {
+                    tracing::warn!(cell = %cell.name, reason = %e.reason, "sandbox: conntrack flush failed; destroying the cell");
+                    let _ = self.destroy_cell(cell);
+                    failed += 1;
+                } else {
+                    lock(&self.state).idle.push_back(cell);
+                    self.returned.notify_one();
+                }
+            }
+            for _ in 0..failed {
+                self.replace_one();
             }
         }
     }
@@ -245,15 +310,37 @@ impl CellPool {
         let user = SandboxUser::lookup(&cfg.user)?;
         let layout = Layout::detect()?;
         Self::cleanup_stale(&cfg.prefix)?;
-        let hardening = Arc::new(Hardening { uid: user.uid, gid: user.gid, programs: child::seccomp_programs()? });
+        let hardening = Arc::new(Hardening {
+            uid: user.uid,
+            gid: user.gid,
+            programs: child::seccomp_programs()?,
+        });
         nft::install(&cfg)?;
         if let Err(e) = layout.setup_parents(&cfg.prefix) {
             let _ = nft::delete(&cfg.prefix);
             return Err(e);
         }
-        let state = State { free: (0..cfg.max_cells).collect(), ..State::default() };
+        let state = State {
+            free: (0..cfg.max_cells).collect(),
+            ..State::default()
+        };
+        let inner = Arc::new(Inner {
+            cfg,
+            layout,
+            user,
+            hardening,
+            state: Mutex::new(state),
+            returned: Condvar::new(),
+            work: Condvar::new(),
+        });
+        let scrub_inner = inner.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("{}-scrub", inner.cfg.prefix))
+            .spawn(move || scrub_inner.scrubber())
+            .map_err(|e| SandboxError::io("spawn the cell scrubber thread", e))?;
         let pool = CellPool {
-            inner: Arc::new(Inner { cfg, layout, user, hardening, state: Mutex::new(state), returned: Condvar::new() }),
+            inner,
+            scrubber: Mutex::new(Some(handle)),
         };
         for _ in 0..pool.inner.cfg.pool_size {
             let idx = pool.inner.take_index(&mut lock(&pool.inner.state));
@@ -261,11 +348,7 @@ impl CellPool {
             match pool.inner.create_cell(i) {
                 Ok(c) => lock(&pool.inner.state).idle.push_back(c),
                 Err(e) => {
-                    {
-                        let mut st = lock(&pool.inner.state);
-                        st.live -= 1;
-                        st.free.push(i);
-                    }
+                    pool.inner.untake_index(i);
                     pool.shutdown();
                     return Err(e);
                 }
@@ -289,7 +372,7 @@ impl CellPool {
         self.inner.layout.version()
     }
 
-    /// Cells currently idle (warm) in the pool.
+    /// Cells currently idle (warm and scrubbed) in the pool.
     pub fn idle(&self) -> usize {
         lock(&self.inner.state).idle.len()
     }
@@ -307,16 +390,22 @@ impl CellPool {
                 return Err(SandboxError::ShutDown);
             }
             if let Some(cell) = st.idle.pop_front() {
-                return Ok(CellLease { inner: inner.clone(), cell: Some(cell), tenant: tenant.to_string() });
+                return Ok(CellLease {
+                    inner: inner.clone(),
+                    cell: Some(cell),
+                    tenant: tenant.to_string(),
+                });
             }
             if let Some(i) = inner.take_index(&mut st) {
                 drop(st);
                 return match inner.create_cell(i) {
-                    Ok(cell) => Ok(CellLease { inner: inner.clone(), cell: Some(cell), tenant: tenant.to_string() }),
+                    Ok(cell) => Ok(CellLease {
+                        inner: inner.clone(),
+                        cell: Some(cell),
+                        tenant: tenant.to_string(),
+                    }),
                     Err(e) => {
-                        let mut st = lock(&inner.state);
-                        st.live -= 1;
-                        st.free.push(i);
+                        inner.untake_index(i);
                         Err(e)
                     }
                 };
@@ -336,12 +425,30 @@ impl CellPool {
         }
     }
 
-    /// Scrubs the cell (kills every process in its cgroup, deletes its conntrack entries) and
-    /// returns it to the pool for any tenant. If scrubbing fails the cell is destroyed, a new one
-    /// is created in its place, and the error says why.
+    /// Scrubs the cell and returns it to the pool for any tenant. Every process in the cell's
+    /// cgroup is SIGKILLed and gone when this returns (microseconds when the handler already
+    /// exited); the cell's conntrack entries are then deleted by the pool's scrubber thread,
+    /// and only after that is the cell handed out again. If killing fails, the cell is
+    /// destroyed, a new one is created in its place, and the error says why; a failed
+    /// conntrack flush likewise destroys and replaces the cell (logged with `tracing`).
     pub fn release(&self, mut lease: CellLease) -> Result<(), SandboxError> {
         match lease.cell.take() {
             Some(cell) => lease.inner.give_back(cell),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the cell instead of returning it (e.g. after a handler misbehaved). The pool
+    /// creates a fresh cell on a later `acquire` when no warm one is left.
+    pub fn discard(&self, mut lease: CellLease) -> Result<(), SandboxError> {
+        match lease.cell.take() {
+            Some(cell) => {
+                let name = cell.name.clone();
+                lease
+                    .inner
+                    .destroy_cell(cell)
+                    .map_err(|reason| SandboxError::Scrub { cell: name, reason })
+            }
             None => Ok(()),
         }
     }
@@ -355,7 +462,9 @@ impl CellPool {
         }
         let mut r = Rtnl::open()?;
         for name in r.link_names()? {
-            let Some(base) = name.strip_suffix("-h") else { continue };
+            let Some(base) = name.strip_suffix("-h") else {
+                continue;
+            };
             if index_of(prefix, base).is_some() {
                 if let Some(i) = r.link_index(&name)? {
                     if r.delete_link(i).is_ok() {
@@ -378,12 +487,18 @@ impl CellPool {
     /// Destroys idle cells, the nft table and the cgroup parents. Leased cells are destroyed
     /// when their lease is released or dropped. Idempotent; also run on drop of the last handle.
     pub fn shutdown(&self) {
-        let idle: Vec<Cell> = {
-            let mut st = lock(&self.inner.state);
-            st.shut = true;
-            st.idle.drain(..).collect()
-        };
+        lock(&self.inner.state).shut = true;
+        self.inner.work.notify_all();
         self.inner.returned.notify_all();
+        let handle = self
+            .scrubber
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let idle: Vec<Cell> = lock(&self.inner.state).idle.drain(..).collect();
         for cell in idle {
             let _ = self.inner.destroy_cell(cell);
         }
@@ -402,7 +517,9 @@ impl Drop for CellPool {
 
 impl CellLease {
     fn cell(&self) -> &Cell {
-        self.cell.as_ref().expect("a lease holds its cell until release")
+        self.cell
+            .as_ref()
+            .expect("a lease holds its cell until release")
     }
 
     /// Cell-side address (`.2`): the source address the egress proxy sees.

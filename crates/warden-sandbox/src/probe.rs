@@ -30,14 +30,19 @@ fn effective_caps() -> Option<u64> {
 /// conntrack netlink, cgroup memory and pids controllers, the sandbox user.
 pub fn probe(user: &str) -> Result<Capabilities, Unavailable> {
     if !cfg!(target_os = "linux") {
-        return Err(Unavailable::NotLinux { os: std::env::consts::OS });
+        return Err(Unavailable::NotLinux {
+            os: std::env::consts::OS,
+        });
     }
     let euid = nix::unistd::geteuid().as_raw();
     if euid != 0 {
         return Err(Unavailable::NotRoot { euid });
     }
     let caps = effective_caps().unwrap_or(0);
-    for (bit, cap) in [(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")] {
+    for (bit, cap) in [
+        (CAP_NET_ADMIN, "CAP_NET_ADMIN"),
+        (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"),
+    ] {
         if caps & (1 << bit) == 0 {
             return Err(Unavailable::MissingCapability { cap });
         }
@@ -62,12 +67,19 @@ fn may(meta: &std::fs::Metadata, user: &SandboxUser, bit: u32) -> bool {
     }
 }
 
-fn check_dirs(what: &str, shown: &Path, path: &Path, user: &SandboxUser) -> Result<(), Unavailable> {
+fn check_dirs(
+    what: &str,
+    shown: &Path,
+    path: &Path,
+    user: &SandboxUser,
+) -> Result<(), Unavailable> {
     let mut dir = PathBuf::new();
     let comps: Vec<Component<'_>> = path.components().collect();
     for c in &comps[..comps.len().saturating_sub(1)] {
         dir.push(c);
-        let Ok(meta) = std::fs::metadata(&dir) else { continue };
+        let Ok(meta) = std::fs::metadata(&dir) else {
+            continue;
+        };
         if meta.is_dir() && !may(&meta, user, 0o1) {
             return Err(Unavailable::NotReachable {
                 what: what.to_string(),
@@ -116,27 +128,43 @@ fn check_one(what: &str, path: &Path, user: &SandboxUser) -> Result<PathBuf, Una
 /// interpreter"): every directory on the way (through symlinks) must be searchable and the
 /// file executable by that user. A script's `#!` interpreter is checked as well. Returns the
 /// resolved path.
-pub fn check_executable_for(user: &SandboxUser, what: &str, path: &Path) -> Result<PathBuf, Unavailable> {
+pub fn check_executable_for(
+    user: &SandboxUser,
+    what: &str,
+    path: &Path,
+) -> Result<PathBuf, Unavailable> {
     let real = check_one(what, path, user)?;
-    let head = std::fs::read(&real).ok().map(|b| b.into_iter().take(256).collect::<Vec<u8>>());
+    let head = std::fs::read(&real)
+        .ok()
+        .map(|b| b.into_iter().take(256).collect::<Vec<u8>>());
     if let Some(head) = head {
         if let Some(rest) = head.strip_prefix(b"#!") {
             let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
             let line = String::from_utf8_lossy(line);
             if let Some(interp) = line.split_whitespace().next() {
-                check_one(&format!("interpreter of {}", real.display()), Path::new(interp), user)?;
-                if !may(&std::fs::metadata(&real).map_err(|e| Unavailable::NotFound {
-                    what: what.to_string(),
-                    path: real.clone(),
-                    reason: e.to_string(),
-                })?, user, 0o4)
-                {
+                check_one(
+                    &format!("interpreter of {}", real.display()),
+                    Path::new(interp),
+                    user,
+                )?;
+                if !may(
+                    &std::fs::metadata(&real).map_err(|e| Unavailable::NotFound {
+                        what: what.to_string(),
+                        path: real.clone(),
+                        reason: e.to_string(),
+                    })?,
+                    user,
+                    0o4,
+                ) {
                     let meta = std::fs::metadata(&real).ok();
                     return Err(Unavailable::NotExecutable {
                         what: format!("{what} (script, needs read)"),
                         path: real.clone(),
                         user: user.name.clone(),
-                        mode: meta.as_ref().map(|m| m.permissions().mode() & 0o7777).unwrap_or(0),
+                        mode: meta
+                            .as_ref()
+                            .map(|m| m.permissions().mode() & 0o7777)
+                            .unwrap_or(0),
                         owner: meta.map(|m| m.uid()).unwrap_or(0),
                     });
                 }

@@ -37,16 +37,24 @@ fn config(prefix: &str, third_octet: u8, proxy: u16, dns: u16) -> PoolConfig {
 /// Runs `python3 -c code` inside the lease's cell (blocking).
 fn py(lease: &CellLease, limits: &Limits, code: &str) -> Output {
     let mut cmd = Command::new(PY);
-    cmd.arg("-c").arg(code).current_dir("/").stdin(Stdio::null());
+    cmd.arg("-c")
+        .arg(code)
+        .current_dir("/")
+        .stdin(Stdio::null());
     lease.configure(&mut cmd, limits).unwrap();
     cmd.output().unwrap()
 }
 
 async fn py_async(lease: &CellLease, code: &str) -> Output {
     let mut cmd = Command::new(PY);
-    cmd.arg("-c").arg(code).current_dir("/").stdin(Stdio::null());
+    cmd.arg("-c")
+        .arg(code)
+        .current_dir("/")
+        .stdin(Stdio::null());
     lease.configure(&mut cmd, &Limits::default()).unwrap();
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -60,10 +68,16 @@ fn text(o: &Output) -> String {
 
 /// Accepts one connection and returns (peer, original destination, first bytes).
 async fn accept_one(l: &TcpListener) -> (SocketAddr, SocketAddrV4, Vec<u8>) {
-    let (s, peer) = tokio::time::timeout(Duration::from_secs(5), l.accept()).await.expect("no connection").unwrap();
+    let (s, peer) = tokio::time::timeout(Duration::from_secs(5), l.accept())
+        .await
+        .expect("no connection")
+        .unwrap();
     let std = s.into_std().unwrap();
     let orig = getsockopt(&std, OriginalDst).unwrap();
-    let dst = SocketAddrV4::new(Ipv4Addr::from(u32::from_be(orig.sin_addr.s_addr)), u16::from_be(orig.sin_port));
+    let dst = SocketAddrV4::new(
+        Ipv4Addr::from(u32::from_be(orig.sin_addr.s_addr)),
+        u16::from_be(orig.sin_port),
+    );
     std.set_nonblocking(false).unwrap();
     std.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut buf = vec![0u8; 64];
@@ -93,14 +107,23 @@ async fn tcp_and_dns_go_to_warden_everything_else_is_dropped() {
     let proxy = TcpListener::bind("0.0.0.0:0").await.unwrap();
     let dns = UdpSocket::bind("0.0.0.0:0").await.unwrap();
     let other_udp = UdpSocket::bind("0.0.0.0:0").await.unwrap();
-    let cfg = config("wta", 1, proxy.local_addr().unwrap().port(), dns.local_addr().unwrap().port());
+    let cfg = config(
+        "wta",
+        1,
+        proxy.local_addr().unwrap().port(),
+        dns.local_addr().unwrap().port(),
+    );
     let pool = CellPool::create(cfg).unwrap();
     let lease = pool.acquire("tenant-a").unwrap();
     let (cell, host) = (lease.cell_addr(), lease.host_addr());
     assert_eq!(cell.octets()[..3], [10, 201, 1]);
     assert_eq!(u32::from(cell), u32::from(host) + 1);
 
-    let targets = vec!["93.184.216.34:80".to_string(), "169.254.169.254:80".into(), format!("{host}:22")];
+    let targets = vec![
+        "93.184.216.34:80".to_string(),
+        "169.254.169.254:80".into(),
+        format!("{host}:22"),
+    ];
     let code = connect_code(&targets);
     let child = py_async(&lease, &code);
     let accepts = async {
@@ -113,7 +136,11 @@ async fn tcp_and_dns_go_to_warden_everything_else_is_dropped() {
     let (out, got) = tokio::join!(child, accepts);
     assert!(out.status.success(), "{}", text(&out));
     for (target, (peer, dst, bytes)) in targets.iter().zip(got) {
-        assert_eq!(peer.ip(), std::net::IpAddr::V4(cell), "source must be the cell address");
+        assert_eq!(
+            peer.ip(),
+            std::net::IpAddr::V4(cell),
+            "source must be the cell address"
+        );
         assert_eq!(&dst.to_string(), target, "SO_ORIGINAL_DST");
         assert_eq!(bytes, format!("hello {target}").into_bytes());
     }
@@ -129,10 +156,14 @@ async fn tcp_and_dns_go_to_warden_everything_else_is_dropped() {
     let out = py_async(&lease, &code).await;
     assert!(out.status.success(), "{}", text(&out));
     let mut buf = [0u8; 64];
-    let (n, from) = tokio::time::timeout(Duration::from_secs(3), dns.recv_from(&mut buf)).await.expect("no DNS datagram").unwrap();
+    let (n, from) = tokio::time::timeout(Duration::from_secs(3), dns.recv_from(&mut buf))
+        .await
+        .expect("no DNS datagram")
+        .unwrap();
     assert_eq!(&buf[..n], b"dns-query");
     assert_eq!(from.ip(), std::net::IpAddr::V4(cell));
-    let stray = tokio::time::timeout(Duration::from_millis(500), other_udp.recv_from(&mut buf)).await;
+    let stray =
+        tokio::time::timeout(Duration::from_millis(500), other_udp.recv_from(&mut buf)).await;
     assert!(stray.is_err(), "non-DNS UDP must be dropped, got {stray:?}");
 
     // IPv6 is off inside the cell and cannot be used.
@@ -141,7 +172,11 @@ async fn tcp_and_dns_go_to_warden_everything_else_is_dropped() {
         try:\n    s.connect(('2001:db8::1', 80)); print('v6-connected')\nexcept OSError as e:\n    print('v6-failed', e.errno)\n";
     let out = py_async(&lease, code).await;
     let so = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(so.starts_with("1\n") && so.contains("v6-failed"), "{}", text(&out));
+    assert!(
+        so.starts_with("1\n") && so.contains("v6-failed"),
+        "{}",
+        text(&out)
+    );
 
     // ICMP is dropped even for root inside the namespace (raw socket echo to the host side).
     let icmp = format!(
@@ -151,8 +186,16 @@ async fn tcp_and_dns_go_to_warden_everything_else_is_dropped() {
          s.sendto(struct.pack('!BBHHH', 8, 0, c & 0xffff, 1, 1), ('{host}', 0))\n\
          try:\n    s.recv(64); print('icmp-reply')\nexcept socket.timeout:\n    print('icmp-timeout')\n"
     );
-    let out = Command::new("ip").args(["netns", "exec", lease.name(), PY, "-c", &icmp]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "icmp-timeout", "{}", text(&out));
+    let out = Command::new("ip")
+        .args(["netns", "exec", lease.name(), PY, "-c", &icmp])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "icmp-timeout",
+        "{}",
+        text(&out)
+    );
 
     pool.release(lease).unwrap();
     pool.shutdown();
@@ -207,6 +250,15 @@ for name, args in [("raw", (socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
         socket.socket(*args).close(); print("socket", name, "ok")
     except OSError as e:
         print("socket", name, errno.errorcode.get(e.errno))
+import platform
+nr_clone, nr_clone3 = (56, 435) if platform.machine() == "x86_64" else (220, 435)
+for name, flag in [("newuser", 0x10000000), ("newnet", 0x40000000), ("newpid", 0x20000000)]:
+    rc = libc.syscall(nr_clone, flag | 17, 0, 0, 0, 0)
+    if rc == 0:
+        os._exit(0)
+    print("clone", name, rc, errno.errorcode.get(ctypes.get_errno()))
+rc = libc.syscall(nr_clone3, 0, 0)
+print("clone3", rc, errno.errorcode.get(ctypes.get_errno()))
 r = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True)
 print("unshare-cmd", r.returncode, r.stderr.strip().replace("\n", " "))
 pid = os.fork()
@@ -245,12 +297,19 @@ fn handler_runs_unprivileged_with_seccomp() {
         "socket packet EPERM".into(),
         "socket netlink EPERM".into(),
         "socket tcp ok".into(),
+        "clone newuser -1 EPERM".into(),
+        "clone newnet -1 EPERM".into(),
+        "clone newpid -1 EPERM".into(),
+        "clone3 -1 ENOSYS".into(),
         "fork ok True".into(),
     ] {
         assert!(so.contains(&want), "missing {want:?} in:\n{}", text(&out));
     }
     let line = so.lines().find(|l| l.starts_with("unshare-cmd")).unwrap();
-    assert!(!line.starts_with("unshare-cmd 0"), "unshare -rn must fail: {line}");
+    assert!(
+        !line.starts_with("unshare-cmd 0"),
+        "unshare -rn must fail: {line}"
+    );
     assert!(line.contains("Operation not permitted"), "{line}");
 }
 
@@ -261,9 +320,18 @@ fn memory_and_pids_limits_hold() {
     }
     let pool = CellPool::create(config("wtd", 4, 15001, 15353)).unwrap();
     let lease = pool.acquire("t").unwrap();
-    let limits = Limits { memory_mb: 48, cpu_percent: 50, pids_max: 8 };
+    let limits = Limits {
+        memory_mb: 48,
+        cpu_percent: 50,
+        pids_max: 8,
+    };
     let out = py(&lease, &limits, "b = bytearray(400 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\nprint('survived')");
-    assert_eq!(out.status.signal(), Some(9), "allocation over the limit must be killed: {}", text(&out));
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "allocation over the limit must be killed: {}",
+        text(&out)
+    );
 
     let bomb = r#"
 import os, time
@@ -284,11 +352,33 @@ os._exit(0)
 "#;
     let out = py(&lease, &limits, bomb);
     let so = String::from_utf8_lossy(&out.stdout).to_string();
-    let nums: Vec<u32> = so.split_whitespace().filter_map(|s| s.parse().ok()).collect();
+    let nums: Vec<u32> = so
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
     assert_eq!(nums.len(), 2, "{}", text(&out));
-    assert!(nums[0] < 8 && nums[1] > 30, "fork bomb not bounded by pids.max=8: {}", text(&out));
-    assert!(!lease.pids().is_empty(), "sleeping children are still in the cell");
+    assert!(
+        nums[0] < 8 && nums[1] > 30,
+        "fork bomb not bounded by pids.max=8: {}",
+        text(&out)
+    );
+    assert!(
+        !lease.pids().is_empty(),
+        "sleeping children are still in the cell"
+    );
     pool.release(lease).unwrap();
+}
+
+/// Conntrack entries with original source `addr`, counted with the conntrack tool.
+fn conntrack_entries(addr: Ipv4Addr) -> usize {
+    let out = Command::new("conntrack")
+        .args(["-L", "-s", &addr.to_string()])
+        .output()
+        .expect("conntrack tool (apt-get install conntrack)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
 }
 
 #[test]
@@ -296,30 +386,63 @@ fn release_kills_orphans_and_reacquire_is_clean() {
     if !can_run() {
         return;
     }
-    let mut cfg = config("wte", 5, 15001, 15353);
+    let proxy = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let mut cfg = config("wte", 5, proxy.local_addr().unwrap().port(), 15353);
     cfg.pool_size = 1;
     cfg.max_cells = 1;
     let pool = CellPool::create(cfg).unwrap();
     let lease = pool.acquire("tenant-a").unwrap();
     let name = lease.name().to_string();
-    let mut cmd = Command::new("/bin/sh");
-    cmd.args(["-c", "sleep 300 >/dev/null 2>&1 & echo $!"]).current_dir("/");
+    let mut cmd = Command::new("/bin/bash");
+    // An orphan that outlives its parent and holds a TCP connection open (a conntrack entry).
+    cmd.args([
+        "-c",
+        "exec 3<>/dev/tcp/93.184.216.34/80; sleep 300 >/dev/null 2>&1 & echo $!",
+    ])
+    .current_dir("/");
     lease.configure(&mut cmd, &Limits::default()).unwrap();
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    assert_eq!(lease.pids(), vec![pid], "the orphan outlives its parent inside the cell");
+    assert_eq!(
+        lease.pids(),
+        vec![pid],
+        "the orphan outlives its parent inside the cell"
+    );
+    let (_conn, peer) = proxy.accept().unwrap();
+    let cell = lease.cell_addr();
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(cell));
+    assert!(
+        conntrack_entries(cell) > 0,
+        "expected a conntrack entry from {cell}"
+    );
     pool.release(lease).unwrap();
 
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let state = status.lines().find(|l| l.starts_with("State:")).unwrap_or("State: gone");
-    assert!(state.contains("gone") || state.contains('Z'), "orphan {pid} still alive: {state}");
+    let state = status
+        .lines()
+        .find(|l| l.starts_with("State:"))
+        .unwrap_or("State: gone");
+    assert!(
+        state.contains("gone") || state.contains('Z'),
+        "orphan {pid} still alive: {state}"
+    );
 
+    // The only cell comes back once the scrubber has flushed its conntrack entries.
     let again = pool.acquire("tenant-b").unwrap();
-    assert_eq!(again.name(), name, "the only cell comes back, scrubbed");
+    assert_eq!(again.name(), name);
+    assert_eq!(
+        conntrack_entries(cell),
+        0,
+        "release must flush the cell's conntrack entries"
+    );
     assert_eq!(again.tenant(), "tenant-b");
     assert!(again.pids().is_empty());
     drop(again); // Drop releases as well.
+    let t = std::time::Instant::now();
+    while pool.idle() != 1 && t.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(pool.idle(), 1);
 }
 
@@ -343,7 +466,9 @@ fn acquire_waits_for_a_release_then_times_out() {
         std::thread::sleep(Duration::from_millis(100));
         p2.release(first).unwrap();
     });
-    let second = pool.acquire("b").expect("a release within the timeout hands the cell over");
+    let second = pool
+        .acquire("b")
+        .expect("a release within the timeout hands the cell over");
     releaser.join().unwrap();
     assert_eq!(second.tenant(), "b");
 }
@@ -372,19 +497,36 @@ fn cleanup_stale_removes_a_crashed_pool() {
     let mut cmd = Command::new("/bin/sleep");
     cmd.arg("300");
     lease.configure(&mut cmd, &Limits::default()).unwrap();
-    let _child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     std::mem::forget(lease);
     std::mem::forget(pool);
     assert!(Path::new("/run/netns/wtf0").exists() && link_exists("wtf0-h") && table_exists("wtf"));
 
     let report = CellPool::cleanup_stale("wtf").unwrap();
-    assert_eq!((report.netns, report.links, report.cgroups, report.table), (2, 2, 2, true), "{report:?}");
-    assert!(!Path::new("/run/netns/wtf0").exists() && !link_exists("wtf0-h") && !table_exists("wtf"));
-    assert!(!Path::new("/sys/fs/cgroup/pids/warden-wtf").exists() && !Path::new("/sys/fs/cgroup/warden-wtf").exists());
+    assert_eq!(
+        (report.netns, report.links, report.cgroups, report.table),
+        (2, 2, 2, true),
+        "{report:?}"
+    );
+    assert!(
+        !Path::new("/run/netns/wtf0").exists() && !link_exists("wtf0-h") && !table_exists("wtf")
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the stale cell's process was killed"
+    );
+    assert!(
+        !Path::new("/sys/fs/cgroup/pids/warden-wtf").exists()
+            && !Path::new("/sys/fs/cgroup/warden-wtf").exists()
+    );
 
     // A new pool with the same prefix starts cleanly and shuts down without leftovers.
     let pool = CellPool::create(config("wtf", 7, 15001, 15353)).unwrap();
     assert_eq!(pool.idle(), 2);
     drop(pool);
-    assert!(!Path::new("/run/netns/wtf1").exists() && !link_exists("wtf1-h") && !table_exists("wtf"));
+    assert!(
+        !Path::new("/run/netns/wtf1").exists() && !link_exists("wtf1-h") && !table_exists("wtf")
+    );
 }
