@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use warden_config::ExportConfig;
 use warden_core::Verdict;
 
-use crate::queue::{Batch, Queue};
+use crate::queue::{Batch, Pos, Queue};
 use crate::{ExportError, ExportRecord};
 
 /// Everything the exporter needs.
@@ -393,16 +393,24 @@ async fn post(inner: &Inner, client: &reqwest::Client, batch: &Batch) -> Outcome
 
 async fn send_loop(inner: Arc<Inner>, client: reqwest::Client, mut stop: watch::Receiver<bool>) {
     let mut attempt: u32 = 0;
+    let mut isolate_until: Option<Pos> = None;
     loop {
         if *stop.borrow() {
             return;
         }
         let batch = {
             let mut q = inner.queue();
-            q.read_batch(
-                inner.options.batch_max_records,
-                inner.options.batch_max_bytes,
-            )
+            // After a refused batch, its records go one at a time, so one bad record does
+            // not take good ones down with it.
+            if isolate_until.is_some_and(|end| q.cursor() >= end) {
+                isolate_until = None;
+            }
+            let max_records = if isolate_until.is_some() {
+                1
+            } else {
+                inner.options.batch_max_records
+            };
+            q.read_batch(max_records, inner.options.batch_max_bytes)
         };
         let batch = match batch {
             Ok(Some(b)) => b,
@@ -435,6 +443,13 @@ async fn send_loop(inner: Arc<Inner>, client: reqwest::Client, mut stop: watch::
         } else {
             post(&inner, &client, &batch).await
         };
+        if let Outcome::Rejected(why) = &outcome {
+            if batch.lines.len() > 1 {
+                tracing::warn!(reason = %why, "control plane refused a batch; resending its records one by one");
+                isolate_until = Some(batch.end());
+                continue;
+            }
+        }
         match outcome {
             Outcome::Delivered | Outcome::Rejected(_) => {
                 let newly = match inner.queue().ack(&batch) {

@@ -65,6 +65,16 @@ fn io_err(path: &Path, source: std::io::Error) -> ExportError {
     }
 }
 
+impl Batch {
+    /// The position just past the batch.
+    pub fn end(&self) -> Pos {
+        Pos {
+            seg: self.seg,
+            off: self.ends.last().copied().unwrap_or(self.start),
+        }
+    }
+}
+
 impl Queue {
     /// Opens (or creates) the queue in `dir`, recovering its state from disk.
     pub fn open(dir: &Path, max_bytes: u64, segment_bytes: u64) -> Result<Queue, ExportError> {
@@ -159,6 +169,11 @@ impl Queue {
             );
         }
         Ok(q)
+    }
+
+    /// The first position not yet acknowledged or dropped.
+    pub fn cursor(&self) -> Pos {
+        self.cursor
     }
 
     pub fn pending_records(&self) -> u64 {
@@ -326,10 +341,7 @@ impl Queue {
     /// Marks a batch done. Returns how many of its records were still pending (records the
     /// bound dropped meanwhile are not counted twice).
     pub fn ack(&mut self, batch: &Batch) -> Result<u64, ExportError> {
-        let end = Pos {
-            seg: batch.seg,
-            off: batch.ends.last().copied().unwrap_or(batch.start),
-        };
+        let end = batch.end();
         if end <= self.cursor {
             return Ok(0);
         }

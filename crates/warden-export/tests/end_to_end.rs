@@ -634,14 +634,19 @@ async fn refused_records_are_counted_and_do_not_block_the_queue() {
     // older or damaged data plane might have written it, followed by a damaged line.
     let mut bad = record(0);
     bad.confidence = 7.0;
-    let text = format!("{}\n{{not json}}\n", serde_json::to_string(&bad).unwrap());
+    // A good record in the same batch must still be delivered.
+    let text = format!(
+        "{}\n{{not json}}\n{}\n",
+        serde_json::to_string(&bad).unwrap(),
+        serde_json::to_string(&record(2)).unwrap()
+    );
     std::fs::write(queue_dir.join("00000000000000000001.jsonl"), text).unwrap();
     let store = Arc::new(VerdictStore::open(&dir.path().join("console.db")).unwrap());
     let rx = Receiver::start(Arc::clone(&store), ConsoleOptions::default()).await;
     let exporter = Exporter::start(fast(&rx.url, &queue_dir)).unwrap();
     exporter.enqueue(&record(1)).unwrap();
-    wait_for("the good record delivered", || {
-        exporter.counters().delivered == 1
+    wait_for("the good records delivered", || {
+        exporter.counters().delivered == 2
     })
     .await;
     let c = exporter.counters();
@@ -650,8 +655,9 @@ async fn refused_records_are_counted_and_do_not_block_the_queue() {
         (1, 1, 0),
         "{c:?}"
     );
-    assert_eq!(store.count().unwrap(), 1);
+    assert_eq!(store.count().unwrap(), 2);
     assert!(store.get("dp-1", "inv-0001").unwrap().is_some());
+    assert!(store.get("dp-1", "inv-0002").unwrap().is_some());
     exporter.shutdown().await.unwrap();
 }
 
