@@ -120,7 +120,10 @@ impl Queue {
                 }
             }
             Some(first) if cursor.off > first.len => cursor.off = first.len,
-            _ => {}
+            Some(_) => {}
+            // No segments (all consumed and removed by hand): the next one starts at the
+            // cursor's number, so the cursor never points past it.
+            None => cursor.off = 0,
         }
         // A crash mid-append leaves a line without its newline at the end of the last segment.
         if let Some(last) = segments.back_mut() {
@@ -200,7 +203,10 @@ impl Queue {
             Some(s) => s.len >= self.segment_bytes,
         };
         if need_new {
-            let seq = self.segments.back().map_or(1, |s| s.seq + 1);
+            let seq = self
+                .segments
+                .back()
+                .map_or(self.cursor.seg.max(1), |s| s.seq + 1);
             let path = seg_path(&self.dir, seq);
             if let Some(old) = self.tail.take() {
                 // The previous tail is complete: make it durable before moving on.
@@ -213,7 +219,10 @@ impl Queue {
                 .map_err(|e| io_err(&path, e))?;
             self.segments.push_back(Segment { seq, len: 0 });
             if self.segments.len() == 1 {
+                // The first segment: record where reading starts, so a stale cursor file
+                // from an earlier life of the directory cannot skip the new records.
                 self.cursor = Pos { seg: seq, off: 0 };
+                self.write_cursor()?;
             }
             self.tail = Some(f);
         }
@@ -471,6 +480,19 @@ mod tests {
         assert_eq!(seen.len(), 7);
         assert!(seen[0].contains("inv-0003") && seen[6].contains("inv-0009"));
         assert_eq!(q.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn segments_removed_by_hand_do_not_lose_new_records() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cursor"), "7 1234\n").unwrap();
+        let mut q = Queue::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        q.append(&rec(1)).unwrap();
+        drop(q);
+        let mut q = Queue::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        assert_eq!(q.pending_records(), 1);
+        let b = q.read_batch(10, 1 << 20).unwrap().unwrap();
+        assert!(b.lines[0].contains("inv-0001"));
     }
 
     #[test]
