@@ -144,6 +144,7 @@ impl BedrockConverse {
                 bt::GuardrailConfiguration::builder()
                     .guardrail_identifier(&g.identifier)
                     .guardrail_version(&g.version)
+                    .trace(bt::GuardrailTrace::Enabled)
                     .build(),
             );
         }
@@ -161,7 +162,7 @@ impl BedrockConverse {
         &self,
         err: SdkError<ConverseError, aws_smithy_runtime_api_http::Response>,
     ) -> LlmError {
-        map_sdk_error(&self.provider, err)
+        map_sdk_error(&self.provider, self.policy.max_response_bytes, err)
     }
 }
 
@@ -360,6 +361,7 @@ fn from_output(output: ConverseOutput, raw: String) -> Result<ChatResponse, LlmE
 
 fn map_sdk_error(
     provider: &str,
+    limit: usize,
     err: SdkError<ConverseError, aws_smithy_runtime_api_http::Response>,
 ) -> LlmError {
     match &err {
@@ -368,6 +370,13 @@ fn map_sdk_error(
             let code = service.code().unwrap_or("").to_string();
             let message = snippet(service.message().unwrap_or("(no message)"), 300);
             let status = ctx.raw().status().as_u16();
+            if (200..300).contains(&status) {
+                // A success status whose body the SDK could not read as a Converse answer.
+                return LlmError::InvalidResponse(format!(
+                    "{provider} answered HTTP {status} with a body that is not a Converse response: {}",
+                    DisplayErrorContext(&err)
+                ));
+            }
             let what = format!(
                 "{provider} answered HTTP {status} {}: {message}",
                 if code.is_empty() {
@@ -426,9 +435,11 @@ fn map_sdk_error(
             }
         }
         SdkError::ResponseError(_) => {
-            if has_source::<http_body_util::LengthLimitError>(&err) {
+            if has_source::<http_body_util::LengthLimitError>(&err)
+                || has_source::<DeclaredTooLarge>(&err)
+            {
                 LlmError::InvalidResponse(format!(
-                    "{provider} sent a response body over the size limit"
+                    "{provider} sent a response body over the {limit}-byte limit"
                 ))
             } else {
                 LlmError::InvalidResponse(format!("{provider}: {}", DisplayErrorContext(&err)))

@@ -325,15 +325,24 @@ async fn unauthorized_is_auth_without_the_key() {
 #[tokio::test]
 async fn oversized_body_is_refused() {
     let huge = completion(json!("x".repeat(100_000)), "stop");
-    let server = serve(vec![Canned::json(200, huge)]).await;
-    let err = client(&server.url(), policy())
-        .chat(&tool_request())
-        .await
-        .unwrap_err();
-    match err {
-        LlmError::InvalidResponse(m) => assert!(m.ends_with("over the 65536-byte limit"), "{m}"),
-        other => panic!("{other:?}"),
+    let server = serve(vec![
+        Canned::json(200, huge.clone()),
+        Canned::json(200, huge).chunked(),
+    ])
+    .await;
+    let model = client(&server.url(), policy());
+    for _ in 0..2 {
+        match model.chat(&tool_request()).await.unwrap_err() {
+            LlmError::InvalidResponse(m) => {
+                assert!(
+                    m.ends_with("sent a response body over the 65536-byte limit"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
+    assert_eq!(server.requests().len(), 2);
 }
 
 /// Runs against a local server speaking the OpenAI chat completions wire format: a request

@@ -21,6 +21,8 @@ pub struct Canned {
     pub body: String,
     /// Wait this long before answering (a hang when longer than the client's deadline).
     pub delay: Duration,
+    /// Send the body in 1 KiB chunks with no Content-Length.
+    pub chunked: bool,
 }
 
 impl Canned {
@@ -30,11 +32,17 @@ impl Canned {
             headers: vec![("content-type", "application/json".into())],
             body: body.into(),
             delay: Duration::ZERO,
+            chunked: false,
         }
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
         self
     }
 
@@ -111,11 +119,22 @@ async fn answer(
     if !canned.delay.is_zero() {
         tokio::time::sleep(canned.delay).await;
     }
-    let mut response = (
-        StatusCode::from_u16(canned.status).unwrap(),
-        canned.body.clone(),
-    )
-        .into_response();
+    let status = StatusCode::from_u16(canned.status).unwrap();
+    let mut response = if canned.chunked {
+        let chunks: Vec<Result<Bytes, std::convert::Infallible>> = canned
+            .body
+            .as_bytes()
+            .chunks(1024)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        (
+            status,
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+            .into_response()
+    } else {
+        (status, canned.body.clone()).into_response()
+    };
     for (name, value) in &canned.headers {
         response
             .headers_mut()
