@@ -16,6 +16,12 @@ fn config(prefix: &str, third_octet: u8, pool_size: usize, max_cells: usize) -> 
     cfg
 }
 
+fn wait_idle(pool: &CellPool, n: usize) {
+    while pool.idle() < n {
+        std::thread::yield_now();
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let pool = CellPool::create(config("wbw", 200, 2, 2)).expect("warm pool");
     c.bench_function("acquire_release_warm", |b| {
@@ -24,14 +30,31 @@ fn bench(c: &mut Criterion) {
             pool.release(lease).unwrap();
         })
     });
+    // Acquire alone while a scrubbed cell is idle (the scrubber is given time, untimed).
     c.bench_function("acquire_warm", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
+                wait_idle(&pool, 1);
                 let t = Instant::now();
                 let lease = pool.acquire("bench").unwrap();
                 total += t.elapsed();
                 pool.release(lease).unwrap();
+            }
+            total
+        })
+    });
+    // From release until the cell is idle again: kill + in-kernel conntrack flush by mark.
+    c.bench_function("scrub_turnaround", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                wait_idle(&pool, 2);
+                let lease = pool.acquire("bench").unwrap();
+                let t = Instant::now();
+                pool.release(lease).unwrap();
+                wait_idle(&pool, 2);
+                total += t.elapsed();
             }
             total
         })

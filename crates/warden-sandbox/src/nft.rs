@@ -19,6 +19,12 @@ pub fn host_ifname(prefix: &str, index: usize) -> String {
     format!("{prefix}{index}-h")
 }
 
+/// Conntrack mark of every flow from a cell: its cell-side address, unique across pools
+/// because pools use disjoint subnets.
+pub(crate) fn conntrack_mark(cell_addr: std::net::Ipv4Addr) -> u32 {
+    u32::from(cell_addr)
+}
+
 /// Finds the `nft` binary.
 pub(crate) fn find_nft() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -33,18 +39,21 @@ pub(crate) fn script(cfg: &PoolConfig) -> String {
     let t = table_name(&cfg.prefix);
     let mut cells = String::new();
     let mut runtime = String::new();
+    let mut marks = String::new();
     for i in 0..cfg.max_cells {
         let ifname = host_ifname(&cfg.prefix, i);
-        let (host, _) = cfg.addrs(i);
+        let (host, cell) = cfg.addrs(i);
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(cells, "{sep}\"{ifname}\"");
         let _ = write!(runtime, "{sep}\"{ifname}\" . {host}");
+        let _ = write!(marks, "{sep}\"{ifname}\" : {:#010x}", conntrack_mark(cell));
     }
     let (proxy, dns, rt) = (cfg.proxy_port, cfg.dns_port, cfg.runtime_port);
     format!(
         r#"table inet {t} {{
   set cells {{ type ifname; elements = {{ {cells} }}; }}
   set runtime {{ type ifname . ipv4_addr; elements = {{ {runtime} }}; }}
+  map cellmark {{ type ifname : mark; elements = {{ {marks} }}; }}
   chain pre_filter {{
     type filter hook prerouting priority raw; policy accept;
     iifname @cells meta nfproto ipv4 meta l4proto tcp accept
@@ -53,6 +62,7 @@ pub(crate) fn script(cfg: &PoolConfig) -> String {
   }}
   chain pre_nat {{
     type nat hook prerouting priority dstnat; policy accept;
+    ct mark set iifname map @cellmark comment "lets a scrub flush the cell's flows in the kernel"
     iifname . ip daddr @runtime tcp dport {rt} accept comment "own Runtime API"
     iifname @cells udp dport 53 redirect to :{dns}
     iifname @cells meta l4proto tcp redirect to :{proxy}

@@ -279,8 +279,11 @@ impl Inner {
                 }
                 st.pending.drain(..).collect()
             };
-            let addrs: Vec<Ipv4Addr> = batch.iter().map(|c| c.cell_addr).collect();
-            let flushed = netlink::flush_conntrack(&addrs);
+            let marks: Vec<u32> = batch
+                .iter()
+                .map(|c| nft::conntrack_mark(c.cell_addr))
+                .collect();
+            let flushed = netlink::flush_conntrack(&marks);
             let mut failed = 0;
             for cell in batch {
                 let shut = lock(&self.state).shut;
