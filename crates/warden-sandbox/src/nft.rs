@@ -143,3 +143,43 @@ pub(crate) fn delete(prefix: &str) -> Result<bool, SandboxError> {
 pub(crate) fn check() -> Result<(), String> {
     run_nft(&["list", "tables"], None, "list tables").map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_lists_every_cell_and_the_ports() {
+        let mut cfg = PoolConfig::new(15001, 15353, 9001);
+        cfg.max_cells = 3;
+        let s = script(&cfg);
+        assert!(s.starts_with("table inet warden_cells_wdn {"));
+        assert!(
+            s.contains(r#"elements = { "wdn0-h", "wdn1-h", "wdn2-h" }"#),
+            "{s}"
+        );
+        assert!(s.contains(r#""wdn2-h" . 10.201.0.9"#), "{s}");
+        assert!(s.contains(r#""wdn1-h" : 0x0ac90006"#), "{s}");
+        assert!(s.contains("iifname . ip daddr @runtime tcp dport 9001 accept"));
+        assert!(s.contains("udp dport 53 redirect to :15353"));
+        assert!(s.contains("meta l4proto tcp redirect to :15001"));
+        // The runtime exception precedes the catch-all TCP redirect.
+        assert!(
+            s.find("@runtime tcp dport 9001 accept").unwrap()
+                < s.find("redirect to :15001").unwrap()
+        );
+    }
+
+    #[test]
+    fn nft_accepts_the_script() {
+        if !nix::unistd::geteuid().is_root() || find_nft().is_none() {
+            println!("skipped: needs root and nft to check the ruleset syntax");
+            return;
+        }
+        let mut cfg = PoolConfig::new(15001, 15353, 9001);
+        cfg.prefix = "wchk".into();
+        cfg.max_cells = 9999;
+        cfg.subnet = "10.202.0.0/16".parse().unwrap();
+        run_nft(&["-c", "-f", "-"], Some(&script(&cfg)), "check").unwrap();
+    }
+}

@@ -351,6 +351,20 @@ print(ok, fail, flush=True)
 os._exit(0)
 "#;
     let out = py(&lease, &limits, bomb);
+    let quota = Path::new("/sys/fs/cgroup/cpu/warden-wtd")
+        .join(lease.name())
+        .join("cpu.cfs_quota_us");
+    let max = Path::new("/sys/fs/cgroup/warden-wtd")
+        .join(lease.name())
+        .join("cpu.max");
+    if quota.exists() {
+        assert_eq!(std::fs::read_to_string(&quota).unwrap().trim(), "50000");
+    } else if max.exists() {
+        assert_eq!(
+            std::fs::read_to_string(&max).unwrap().trim(),
+            "50000 100000"
+        );
+    }
     let so = String::from_utf8_lossy(&out.stdout).to_string();
     let nums: Vec<u32> = so
         .split_whitespace()
@@ -529,4 +543,37 @@ fn cleanup_stale_removes_a_crashed_pool() {
     assert!(
         !Path::new("/run/netns/wtf1").exists() && !link_exists("wtf1-h") && !table_exists("wtf")
     );
+}
+
+#[test]
+fn concurrent_leases_never_share_a_cell() {
+    if !can_run() {
+        return;
+    }
+    let mut cfg = config("wth", 8, 15001, 15353);
+    cfg.pool_size = 2;
+    cfg.max_cells = 3;
+    cfg.acquire_timeout = Duration::from_secs(5);
+    let pool = std::sync::Arc::new(CellPool::create(cfg).unwrap());
+    let held = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (pool, held) = (pool.clone(), held.clone());
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let lease = pool.acquire(&format!("tenant-{t}")).unwrap();
+                    assert!(
+                        held.lock().unwrap().insert(lease.name().to_string()),
+                        "cell handed out twice"
+                    );
+                    std::thread::sleep(Duration::from_micros(200));
+                    held.lock().unwrap().remove(lease.name());
+                    pool.release(lease).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
 }
