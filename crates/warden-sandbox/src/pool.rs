@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,9 @@ pub const CELL_IFNAME: &str = "eth0";
 struct CellFds {
     netns: File,
     cgroup: CellCgroup,
+    /// Bumped whenever a lease ends; a `Command` configured under an older lease refuses to
+    /// start (the child compares before joining the cell).
+    generation: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -73,7 +77,8 @@ pub struct CellPool {
 }
 
 /// Exclusive use of one cell for one invocation. Give it back with [`CellPool::release`];
-/// dropping it releases too (errors are then only logged to stderr).
+/// dropping it releases too (errors are then only logged with `tracing`). A `Command`
+/// configured under a lease fails to spawn (ESTALE) once the lease has ended.
 #[derive(Debug)]
 pub struct CellLease {
     inner: Arc<Inner>,
@@ -148,6 +153,7 @@ impl Inner {
             fds: Arc::new(CellFds {
                 netns: ns_file,
                 cgroup,
+                generation: AtomicU64::new(0),
             }),
         })
     }
@@ -245,6 +251,7 @@ impl Inner {
     /// then waits for the scrubber thread, which flushes its conntrack entries and makes it
     /// idle again.
     fn give_back(&self, cell: Cell) -> Result<(), SandboxError> {
+        cell.fds.generation.fetch_add(1, Ordering::SeqCst);
         let killed = cell.fds.cgroup.kill_all(self.cfg.scrub_timeout);
         let mut st = lock(&self.state);
         if killed.is_ok() && !st.shut {
@@ -446,6 +453,7 @@ impl CellPool {
     pub fn discard(&self, mut lease: CellLease) -> Result<(), SandboxError> {
         match lease.cell.take() {
             Some(cell) => {
+                cell.fds.generation.fetch_add(1, Ordering::SeqCst);
                 let name = cell.name.clone();
                 lease
                     .inner
@@ -565,7 +573,14 @@ impl CellLease {
         cell.fds.cgroup.apply(limits)?;
         let fds = cell.fds.clone();
         let hardening = self.inner.hardening.clone();
-        let run = move || child::enter_cell(&fds.netns, &fds.cgroup.procs, &hardening);
+        let generation = fds.generation.load(Ordering::SeqCst);
+        let run = move || {
+            if fds.generation.load(Ordering::SeqCst) != generation {
+                // The lease this command was configured under has ended.
+                return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            child::enter_cell(&fds.netns, &fds.cgroup.procs, &hardening)
+        };
         // SAFETY: `enter_cell` runs between fork and exec. It allocates nothing and takes no
         // locks: it only issues syscalls on fds and data prepared here, which the closure keeps
         // alive through the Arcs it owns.
@@ -580,7 +595,7 @@ impl Drop for CellLease {
     fn drop(&mut self) {
         if let Some(cell) = self.cell.take() {
             if let Err(e) = self.inner.give_back(cell) {
-                eprintln!("warden-sandbox: releasing a dropped lease: {e}");
+                tracing::warn!(error = %e, "sandbox: releasing a dropped lease");
             }
         }
     }

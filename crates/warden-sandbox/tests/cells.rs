@@ -418,6 +418,8 @@ fn release_kills_orphans_and_reacquire_is_clean() {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let mut stale = Command::new("/bin/true");
+    lease.configure(&mut stale, &Limits::default()).unwrap();
     assert_eq!(
         lease.pids(),
         vec![pid],
@@ -441,6 +443,10 @@ fn release_kills_orphans_and_reacquire_is_clean() {
         state.contains("gone") || state.contains('Z'),
         "orphan {pid} still alive: {state}"
     );
+
+    // A command configured under the ended lease cannot start in the cell any more.
+    let err = stale.status().expect_err("stale command must not spawn");
+    assert_eq!(err.raw_os_error(), Some(libc::ESTALE), "{err}");
 
     // The only cell comes back once the scrubber has flushed its conntrack entries.
     let again = pool.acquire("tenant-b").unwrap();
