@@ -59,10 +59,12 @@ pub struct OpenAiChat {
 impl OpenAiChat {
     /// Validates the config and builds the HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
-        let base = config.base_url.trim_end_matches('/');
-        let endpoint = reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| {
+        let mut endpoint = reqwest::Url::parse(config.base_url.trim()).map_err(|e| {
             LlmError::BadRequest(format!("base_url {:?} is not a URL: {e}", config.base_url))
         })?;
+        // Append to the path; a query (e.g. `api-version=…`) stays where it is.
+        let path = format!("{}/chat/completions", endpoint.path().trim_end_matches('/'));
+        endpoint.set_path(&path);
         if !matches!(endpoint.scheme(), "http" | "https") {
             return Err(LlmError::BadRequest(format!(
                 "base_url {:?} must use http or https",
@@ -85,7 +87,12 @@ impl OpenAiChat {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| LlmError::Transport(format!("cannot build the HTTP client: {e}")))?;
-        let provider = format!("openai-compatible endpoint {endpoint}");
+        // Messages name the endpoint without userinfo or query, where credentials may hide.
+        let provider = format!(
+            "openai-compatible endpoint {}{}",
+            endpoint.origin().ascii_serialization(),
+            endpoint.path()
+        );
         Ok(OpenAiChat {
             http,
             endpoint,
@@ -109,7 +116,7 @@ impl OpenAiChat {
         let response = request
             .send()
             .await
-            .map_err(|e| LlmError::Transport(describe_reqwest(&self.provider, &e)))?;
+            .map_err(|e| LlmError::Transport(describe_reqwest(&self.provider, e)))?;
         let status = response.status();
         let headers = response.headers().clone();
         let raw = read_capped(response, self.policy.max_response_bytes, &self.provider).await?;
@@ -420,7 +427,7 @@ async fn read_capped(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| LlmError::Transport(describe_reqwest(provider, &e)))?
+        .map_err(|e| LlmError::Transport(describe_reqwest(provider, e)))?
     {
         if body.len() + chunk.len() > cap {
             return Err(too_big());
@@ -469,9 +476,11 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
-fn describe_reqwest(provider: &str, e: &reqwest::Error) -> String {
+fn describe_reqwest(provider: &str, e: reqwest::Error) -> String {
+    // The provider label already names the endpoint; the error's own URL may carry more.
+    let e = e.without_url();
     let mut out = format!("request to {provider} failed: {e}");
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         out.push_str(": ");
         out.push_str(&s.to_string());
