@@ -117,4 +117,18 @@ async fn bedrock_judge_from_config() {
         serde_json::from_str(body["messages"][0]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(sent, summary);
     assert!(body.get("toolConfig").is_none());
+
+    // No credentials anywhere in the default chain: `Auth`, and nothing reaches the server.
+    std::env::remove_var("AWS_ACCESS_KEY_ID");
+    std::env::remove_var("AWS_SECRET_ACCESS_KEY");
+    let configured = judge_from_config(&bedrock(Some("ap-southeast-2")))
+        .await
+        .unwrap()
+        .expect("a judge");
+    let err = configured.judge.judge(&summary).await.unwrap_err();
+    assert!(
+        matches!(&err, JudgeError::Unavailable(LlmError::Auth(_))),
+        "{err:?}"
+    );
+    assert_eq!(server.requests().len(), 3);
 }
