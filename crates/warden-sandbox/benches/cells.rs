@@ -10,7 +10,7 @@ use warden_sandbox::{probe, CellPool, PoolConfig};
 fn config(prefix: &str, third_octet: u8, pool_size: usize, max_cells: usize) -> PoolConfig {
     let mut cfg = PoolConfig::new(15001, 15353, 9001);
     cfg.prefix = prefix.to_string();
-    cfg.subnet = Ipv4Net::new(std::net::Ipv4Addr::new(10, 201, third_octet, 0), 24).unwrap();
+    cfg.subnet = Ipv4Net::new(std::net::Ipv4Addr::new(10, 252, third_octet, 0), 24).unwrap();
     cfg.pool_size = pool_size;
     cfg.max_cells = max_cells;
     cfg

@@ -465,7 +465,9 @@ impl CellPool {
     }
 
     /// Removes leftovers of a pool with this prefix (netns under /run/netns, host veths, the nft
-    /// table, cgroups) — e.g. after a crash. Safe to call when there are none.
+    /// table, cgroups, killing any process still in them) — e.g. after a crash. Safe to call
+    /// when there are none. The prefix identifies one Warden instance: a live pool with the
+    /// same prefix in another process would be torn down too.
     pub fn cleanup_stale(prefix: &str) -> Result<CleanupReport, SandboxError> {
         let mut report = CleanupReport::default();
         if let Ok(layout) = Layout::detect() {

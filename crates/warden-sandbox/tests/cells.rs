@@ -28,7 +28,7 @@ fn can_run() -> bool {
 fn config(prefix: &str, third_octet: u8, proxy: u16, dns: u16) -> PoolConfig {
     let mut cfg = PoolConfig::new(proxy, dns, 9001);
     cfg.prefix = prefix.to_string();
-    cfg.subnet = Ipv4Net::new(Ipv4Addr::new(10, 201, third_octet, 0), 24).unwrap();
+    cfg.subnet = Ipv4Net::new(Ipv4Addr::new(10, 251, third_octet, 0), 24).unwrap();
     cfg.pool_size = 2;
     cfg.max_cells = 4;
     cfg
@@ -116,7 +116,7 @@ async fn tcp_and_dns_go_to_warden_everything_else_is_dropped() {
     let pool = CellPool::create(cfg).unwrap();
     let lease = pool.acquire("tenant-a").unwrap();
     let (cell, host) = (lease.cell_addr(), lease.host_addr());
-    assert_eq!(cell.octets()[..3], [10, 201, 1]);
+    assert_eq!(cell.octets()[..3], [10, 251, 1]);
     assert_eq!(u32::from(cell), u32::from(host) + 1);
 
     let targets = vec![
