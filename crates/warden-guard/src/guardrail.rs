@@ -924,10 +924,10 @@ fn drop_redundant_generic(findings: &mut Vec<LayerFinding>) {
 
 /// Replaces every anonymized span with its placeholder; overlapping spans are merged.
 fn anonymize(text: &str, findings: &[Finding]) -> String {
-    let mut spans: Vec<(usize, usize, String)> = findings
+    let mut spans: Vec<(usize, usize, &FindingKind)> = findings
         .iter()
         .filter(|f| f.action == Action::Anonymized)
-        .map(|f| (f.span.start, f.span.end, f.kind.placeholder()))
+        .map(|f| (f.span.start, f.span.end, &f.kind))
         .collect();
     spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut out = String::with_capacity(text.len());
@@ -941,7 +941,7 @@ fn anonymize(text: &str, findings: &[Finding]) -> String {
         if let Some(chunk) = text.get(pos..s) {
             out.push_str(chunk);
         }
-        out.push_str(&p);
+        p.push_placeholder(&mut out);
         pos = e;
     }
     if let Some(rest) = text.get(pos..) {
