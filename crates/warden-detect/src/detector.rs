@@ -79,7 +79,7 @@ impl Detector {
         );
         self.state.push_step(step);
         for e in new_egress {
-            self.state.push_event(e.clone(), &self.cfg);
+            self.state.push_event(e.clone(), &self.cfg, &self.tools);
         }
         if inert && new_egress.is_empty() {
             return Vec::new();
@@ -90,7 +90,7 @@ impl Detector {
     /// Add egress that arrived without a step.
     pub fn on_egress(&mut self, new_egress: &[EgressEvent]) -> Vec<Finding> {
         for e in new_egress {
-            self.state.push_event(e.clone(), &self.cfg);
+            self.state.push_event(e.clone(), &self.cfg, &self.tools);
         }
         self.new_findings(false)
     }
@@ -99,7 +99,7 @@ impl Detector {
     /// of the run (messages recomputed over the whole evidence), strongest first.
     pub fn finish(mut self, late_egress: &[EgressEvent]) -> Vec<Finding> {
         for e in late_egress {
-            self.state.push_event(e.clone(), &self.cfg);
+            self.state.push_event(e.clone(), &self.cfg, &self.tools);
         }
         let view = View::new(&self.state, &self.tools, &self.ctx, &self.cfg);
         let mut all = rules::run(&view, true);
@@ -132,7 +132,7 @@ pub fn evaluate_with(cfg: &DetectConfig, evidence: &Evidence) -> Vec<Finding> {
         state.push_step(s.clone());
     }
     for e in &evidence.egress {
-        state.push_event(e.clone(), cfg);
+        state.push_event(e.clone(), cfg, &evidence.tools);
     }
     let view = View::new(&state, &evidence.tools, &evidence.context, cfg);
     let mut all = rules::run(&view, true);

@@ -127,6 +127,9 @@ pub(crate) struct EventInfo {
     pub parent: String,
     /// The first name has a long or high-entropy label.
     pub tunnel_like: bool,
+    /// Per name: declared by the event's own tool (on its port, for connections); `None` when
+    /// the event names no known tool.
+    pub declared: Option<Vec<bool>>,
 }
 
 /// Per-step facts derived once when the step arrives.
@@ -189,7 +192,7 @@ impl State {
         self.step_info.push(info);
     }
 
-    pub fn push_event(&mut self, ev: EgressEvent, cfg: &DetectConfig) {
+    pub fn push_event(&mut self, ev: EgressEvent, cfg: &DetectConfig, tools: &[ToolInfo]) {
         fn add(names: &mut Vec<String>, n: &str) {
             let n = strip_port(n.trim())
                 .trim_end_matches('.')
@@ -225,8 +228,20 @@ impl State {
                 cfg.dns_entropy_bits,
             )
         });
+        let connection = ev.kind != EventKind::Dns;
+        let declared = ev
+            .tool
+            .as_deref()
+            .and_then(|t| find_tool(tools, t))
+            .map(|t| {
+                names
+                    .iter()
+                    .map(|n| t.declares(n, if connection { ev.port } else { None }))
+                    .collect()
+            });
         self.event_info.push(EventInfo {
-            connection: ev.kind != EventKind::Dns,
+            connection,
+            declared,
             time: unix(&ev.time),
             parent,
             tunnel_like,
@@ -248,6 +263,13 @@ pub(crate) struct View<'a> {
     by_tool: HashMap<String, Vec<usize>>,
     /// Manifests of the tools the trace reported (all tools when it reported none).
     reported_pool: Vec<&'a ToolInfo>,
+}
+
+fn find_tool<'t>(tools: &'t [ToolInfo], name: &str) -> Option<&'t ToolInfo> {
+    tools
+        .iter()
+        .find(|t| t.name == name)
+        .or_else(|| tools.iter().find(|t| same_tool(&t.name, name)))
 }
 
 fn same_tool(a: &str, b: &str) -> bool {
@@ -335,10 +357,7 @@ impl<'a> View<'a> {
     }
 
     pub fn tool(&self, name: &str) -> Option<&'a ToolInfo> {
-        self.tools
-            .iter()
-            .find(|t| t.name == name)
-            .or_else(|| self.tools.iter().find(|t| same_tool(&t.name, name)))
+        find_tool(self.tools, name)
     }
 
     /// Invocation steps of tool `name`.
@@ -381,6 +400,17 @@ impl<'a> View<'a> {
 
     /// Whether `name` on `port` is declared for the event's tool (or, when the tool is not
     /// known, for any tool the trace reported — or any tool at all when it reported none).
+    /// Whether name `k` (= `name`) of event `e` is declared (cached per event when its tool is known).
+    fn event_declares(&self, e: usize, k: usize, name: &str) -> bool {
+        let info = &self.st.event_info[e];
+        if let Some(d) = info.declared.as_ref().and_then(|d| d.get(k)) {
+            return *d;
+        }
+        let ev = &self.st.egress[e];
+        let port = if info.connection { ev.port } else { None };
+        self.declared(ev.tool.as_deref(), name, port)
+    }
+
     fn declared(&self, tool: Option<&str>, name: &str, port: Option<u16>) -> bool {
         match tool.and_then(|t| self.tool(t)) {
             Some(t) => t.declares(name, port),
@@ -430,8 +460,8 @@ impl<'a> View<'a> {
             if !tool_ok {
                 continue;
             }
-            for n in &self.st.event_info[e].names {
-                if self.declared(ev.tool.as_deref().or(tool), n, ev.port) && !hosts.contains(n) {
+            for (k, n) in self.st.event_info[e].names.iter().enumerate() {
+                if self.event_declares(e, k, n) && !hosts.contains(n) {
                     hosts.push(n.clone());
                 }
             }
@@ -513,11 +543,12 @@ fn undeclared_host(v: &View, tunnels: &[Finding], out: &mut Vec<Finding>) {
         {
             continue; // left to dns.tunnel
         }
-        let tool = ev.tool.as_deref();
         let bad: Vec<&String> = info
             .names
             .iter()
-            .filter(|n| !v.declared(tool, n, if info.connection { ev.port } else { None }))
+            .enumerate()
+            .filter(|(k, n)| !v.event_declares(e, *k, n))
+            .map(|(_, n)| n)
             .collect();
         let host = match bad.first() {
             Some(h) => (*h).clone(),
@@ -991,7 +1022,7 @@ fn dns_tunnel(v: &View, out: &mut Vec<Finding>) {
         }
         let flagged = ev.reason == Some(EgressReason::DnsTunnel);
         let tool = ev.tool.clone().unwrap_or_else(|| "-".into());
-        if !flagged && v.declared(ev.tool.as_deref(), name, None) {
+        if !flagged && v.event_declares(e, 0, name) {
             continue;
         }
         let g = groups.entry((tool, info.parent.clone())).or_default();
