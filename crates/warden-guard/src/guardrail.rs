@@ -368,10 +368,12 @@ impl Guardrail {
         let canary = if canaries.is_empty() {
             None
         } else {
+            // Matched against the ASCII-lower-cased text, which is the same as matching the
+            // tokens ASCII-case-insensitively, and lets the matcher use a literal prefilter.
+            let lowered: Vec<String> = canaries.iter().map(|c| c.to_ascii_lowercase()).collect();
             match AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostLongest)
-                .build(&canaries)
+                .build(&lowered)
             {
                 Ok(ac) => Some(ac),
                 Err(e) => {
@@ -772,7 +774,8 @@ impl Guardrail {
         }
 
         if let Some(ac) = &i.canary {
-            for m in ac.find_iter(text) {
+            // `lower` has the same byte offsets as `text`.
+            for m in ac.find_iter(lower) {
                 out.push(LayerFinding {
                     kind: FindingKind::Canary,
                     start: m.start(),
