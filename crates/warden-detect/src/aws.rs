@@ -79,7 +79,7 @@ fn line_err(line: usize, record: usize, field: &str, message: String) -> LineErr
     }
 }
 
-fn opt<'a>(v: &'a str) -> Option<&'a str> {
+fn opt(v: &str) -> Option<&str> {
     (v != "-").then_some(v)
 }
 

@@ -7,7 +7,7 @@ use warden_core::egress::EgressEvent;
 
 use crate::evidence::{Context, Evidence, ToolInfo};
 use crate::rules::{self, DetectConfig, Finding, State, View};
-use crate::trace::Step;
+use crate::trace::{Step, StepKind};
 
 /// Incremental detector for one invocation.
 #[derive(Debug, Clone)]
@@ -67,9 +67,22 @@ impl Detector {
     /// Add one step and the egress observed since the previous call; returns the findings
     /// that are new (each finding is returned once, the first time it fires).
     pub fn on_step(&mut self, step: Step, new_egress: &[EgressEvent]) -> Vec<Finding> {
+        // Steps that carry nothing a rule reads cannot raise a new finding on their own.
+        let inert = matches!(
+            step.kind,
+            StepKind::Rationale { .. }
+                | StepKind::ModelInvocation { .. }
+                | StepKind::Guardrail { .. }
+                | StepKind::Failure { .. }
+                | StepKind::Reprompt { .. }
+                | StepKind::Unknown { .. }
+        );
         self.state.push_step(step);
         for e in new_egress {
-            self.state.push_event(e.clone());
+            self.state.push_event(e.clone(), &self.cfg, &self.tools);
+        }
+        if inert && new_egress.is_empty() {
+            return Vec::new();
         }
         self.new_findings(false)
     }
@@ -77,7 +90,7 @@ impl Detector {
     /// Add egress that arrived without a step.
     pub fn on_egress(&mut self, new_egress: &[EgressEvent]) -> Vec<Finding> {
         for e in new_egress {
-            self.state.push_event(e.clone());
+            self.state.push_event(e.clone(), &self.cfg, &self.tools);
         }
         self.new_findings(false)
     }
@@ -86,7 +99,7 @@ impl Detector {
     /// of the run (messages recomputed over the whole evidence), strongest first.
     pub fn finish(mut self, late_egress: &[EgressEvent]) -> Vec<Finding> {
         for e in late_egress {
-            self.state.push_event(e.clone());
+            self.state.push_event(e.clone(), &self.cfg, &self.tools);
         }
         let view = View::new(&self.state, &self.tools, &self.ctx, &self.cfg);
         let mut all = rules::run(&view, true);
@@ -119,7 +132,7 @@ pub fn evaluate_with(cfg: &DetectConfig, evidence: &Evidence) -> Vec<Finding> {
         state.push_step(s.clone());
     }
     for e in &evidence.egress {
-        state.push_event(e.clone());
+        state.push_event(e.clone(), cfg, &evidence.tools);
     }
     let view = View::new(&state, &evidence.tools, &evidence.context, cfg);
     let mut all = rules::run(&view, true);

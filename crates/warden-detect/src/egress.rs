@@ -148,15 +148,11 @@ pub fn parse_egress_events(
         return Ok(out);
     }
     let mut record = 0usize;
-    let mut offset = 0usize;
     for (i, raw) in input.split('\n').enumerate() {
-        let line_start = offset;
-        offset += raw.len() + 1;
         let line = raw.trim();
         if line.is_empty() {
             continue;
         }
-        let _ = line_start;
         let parsed: Result<EgressEvent, LineError> = serde_json::from_str::<Value>(line)
             .map_err(|e| LineError {
                 line: i + 1,

@@ -123,6 +123,13 @@ pub(crate) struct EventInfo {
     pub connection: bool,
     /// Unix time, when parseable.
     pub time: Option<i64>,
+    /// Parent domain of the first name (`a.b.evil.test` → `evil.test`).
+    pub parent: String,
+    /// The first name has a long or high-entropy label.
+    pub tunnel_like: bool,
+    /// Per name: declared by the event's own tool (on its port, for connections); `None` when
+    /// the event names no known tool.
+    pub declared: Option<Vec<bool>>,
 }
 
 /// Per-step facts derived once when the step arrives.
@@ -146,6 +153,8 @@ pub(crate) struct State {
     pub event_info: Vec<EventInfo>,
     /// Synthetic or resolved address → name, learned from DNS answers.
     pub ip_names: HashMap<String, String>,
+    /// Step indices of invocations.
+    pub invocations: Vec<usize>,
 }
 
 fn unix(s: &str) -> Option<i64> {
@@ -176,13 +185,14 @@ impl State {
                 info.output_lower = Some(output.to_lowercase());
             }
             StepKind::FinalResponse { text } => info.claims = text::claims(text),
+            StepKind::Invocation(_) => self.invocations.push(self.steps.len()),
             _ => {}
         }
         self.steps.push(step);
         self.step_info.push(info);
     }
 
-    pub fn push_event(&mut self, ev: EgressEvent) {
+    pub fn push_event(&mut self, ev: EgressEvent, cfg: &DetectConfig, tools: &[ToolInfo]) {
         fn add(names: &mut Vec<String>, n: &str) {
             let n = strip_port(n.trim())
                 .trim_end_matches('.')
@@ -208,10 +218,34 @@ impl State {
                 self.ip_names.insert(a.clone(), n.to_ascii_lowercase());
             }
         }
+        let first = names.first().map(String::as_str).unwrap_or("");
+        let parent = text::parent_domain(first);
+        let tunnel_like = first.split('.').any(|l| {
+            text::label_looks_encoded(
+                l,
+                cfg.dns_max_label,
+                cfg.dns_entropy_min_len,
+                cfg.dns_entropy_bits,
+            )
+        });
+        let connection = ev.kind != EventKind::Dns;
+        let declared = ev
+            .tool
+            .as_deref()
+            .and_then(|t| find_tool(tools, t))
+            .map(|t| {
+                names
+                    .iter()
+                    .map(|n| t.declares(n, if connection { ev.port } else { None }))
+                    .collect()
+            });
         self.event_info.push(EventInfo {
-            names,
-            connection: ev.kind != EventKind::Dns,
+            connection,
+            declared,
             time: unix(&ev.time),
+            parent,
+            tunnel_like,
+            names,
         });
         self.egress.push(ev);
     }
@@ -223,10 +257,19 @@ pub(crate) struct View<'a> {
     pub tools: &'a [ToolInfo],
     pub ctx: &'a Context,
     pub cfg: &'a DetectConfig,
-    /// Event index → invocation step index it is attributed to.
-    pub attributed: Vec<Option<usize>>,
     /// Invocation step indices.
     pub invocations: Vec<usize>,
+    /// Lowercased tool name → its invocation step indices.
+    by_tool: HashMap<String, Vec<usize>>,
+    /// Manifests of the tools the trace reported (all tools when it reported none).
+    reported_pool: Vec<&'a ToolInfo>,
+}
+
+fn find_tool<'t>(tools: &'t [ToolInfo], name: &str) -> Option<&'t ToolInfo> {
+    tools
+        .iter()
+        .find(|t| t.name == name)
+        .or_else(|| tools.iter().find(|t| same_tool(&t.name, name)))
 }
 
 fn same_tool(a: &str, b: &str) -> bool {
@@ -269,23 +312,41 @@ impl<'a> View<'a> {
         ctx: &'a Context,
         cfg: &'a DetectConfig,
     ) -> Self {
-        let invocations: Vec<usize> = st
-            .steps
+        let invocations = st.invocations.clone();
+        let mut by_tool: HashMap<String, Vec<usize>> = HashMap::new();
+        for &i in &invocations {
+            if let StepKind::Invocation(inv) = &st.steps[i].kind {
+                by_tool
+                    .entry(inv.action_group.to_ascii_lowercase())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        let reported: Vec<&ToolInfo> = tools
             .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s.kind, StepKind::Invocation(_)))
-            .map(|(i, _)| i)
+            .filter(|t| by_tool.contains_key(&t.name.to_ascii_lowercase()))
             .collect();
-        let mut v = View {
+        let reported_pool = if reported.is_empty() {
+            tools.iter().collect()
+        } else {
+            reported
+        };
+        View {
             st,
             tools,
             ctx,
             cfg,
-            attributed: Vec::new(),
             invocations,
-        };
-        v.attributed = (0..st.egress.len()).map(|e| v.attribute(e)).collect();
-        v
+            by_tool,
+            reported_pool,
+        }
+    }
+
+    /// Event index → invocation step index it is attributed to.
+    pub fn attributed(&self) -> Vec<Option<usize>> {
+        (0..self.st.egress.len())
+            .map(|e| self.attribute(e))
+            .collect()
     }
 
     fn inv(&self, step: usize) -> &'a Invocation {
@@ -296,19 +357,15 @@ impl<'a> View<'a> {
     }
 
     pub fn tool(&self, name: &str) -> Option<&'a ToolInfo> {
-        self.tools
-            .iter()
-            .find(|t| t.name == name)
-            .or_else(|| self.tools.iter().find(|t| same_tool(&t.name, name)))
+        find_tool(self.tools, name)
     }
 
     /// Invocation steps of tool `name`.
     fn invocations_of(&self, name: &str) -> Vec<usize> {
-        self.invocations
-            .iter()
-            .copied()
-            .filter(|&i| same_tool(&self.inv(i).action_group, name))
-            .collect()
+        self.by_tool
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Which reported invocation an event belongs to: same invocation id, else the latest
@@ -343,35 +400,23 @@ impl<'a> View<'a> {
 
     /// Whether `name` on `port` is declared for the event's tool (or, when the tool is not
     /// known, for any tool the trace reported — or any tool at all when it reported none).
+    /// Whether name `k` (= `name`) of event `e` is declared (cached per event when its tool is known).
+    fn event_declares(&self, e: usize, k: usize, name: &str) -> bool {
+        let info = &self.st.event_info[e];
+        if let Some(d) = info.declared.as_ref().and_then(|d| d.get(k)) {
+            return *d;
+        }
+        let ev = &self.st.egress[e];
+        let port = if info.connection { ev.port } else { None };
+        self.declared(ev.tool.as_deref(), name, port)
+    }
+
     fn declared(&self, tool: Option<&str>, name: &str, port: Option<u16>) -> bool {
         match tool.and_then(|t| self.tool(t)) {
             Some(t) => t.declares(name, port),
             None if tool.is_some() => false,
-            None => {
-                let reported: Vec<&ToolInfo> = self
-                    .tools
-                    .iter()
-                    .filter(|t| !self.invocations_of(&t.name).is_empty())
-                    .collect();
-                let pool: Vec<&ToolInfo> = if reported.is_empty() {
-                    self.tools.iter().collect()
-                } else {
-                    reported
-                };
-                pool.iter().any(|t| t.declares(name, port))
-            }
+            None => self.reported_pool.iter().any(|t| t.declares(name, port)),
         }
-    }
-
-    fn tunnel_like(&self, name: &str) -> bool {
-        name.split('.').any(|l| {
-            text::label_looks_encoded(
-                l,
-                self.cfg.dns_max_label,
-                self.cfg.dns_entropy_min_len,
-                self.cfg.dns_entropy_bits,
-            )
-        })
     }
 
     /// "the agent reported only a lookup_order call to api.internal" for `tool`.
@@ -415,8 +460,8 @@ impl<'a> View<'a> {
             if !tool_ok {
                 continue;
             }
-            for n in &self.st.event_info[e].names {
-                if self.declared(ev.tool.as_deref().or(tool), n, ev.port) && !hosts.contains(n) {
+            for (k, n) in self.st.event_info[e].names.iter().enumerate() {
+                if self.event_declares(e, k, n) && !hosts.contains(n) {
                     hosts.push(n.clone());
                 }
             }
@@ -457,7 +502,9 @@ fn refs(prefix: &str, idx: impl IntoIterator<Item = usize>) -> Vec<String> {
 /// Run every rule; `end` adds the rules that need the whole run (phantom invocation).
 pub(crate) fn run(v: &View, end: bool) -> Vec<Finding> {
     let mut out = Vec::new();
-    undeclared_host(v, &mut out);
+    let mut tunnels = Vec::new();
+    dns_tunnel(v, &mut tunnels);
+    undeclared_host(v, &tunnels, &mut out);
     unreported_egress(v, &mut out);
     if end {
         phantom_invocation(v, &mut out);
@@ -465,15 +512,20 @@ pub(crate) fn run(v: &View, end: bool) -> Vec<Finding> {
     phantom_claim(v, &mut out);
     tenant_mismatch(v, &mut out);
     dlp_payload(v, &mut out);
-    dns_tunnel(v, &mut out);
+    out.extend(tunnels);
     forbidden_address(v, &mut out);
     untrusted_argument(v, &mut out);
     out
 }
 
-fn undeclared_host(v: &View, out: &mut Vec<Finding>) {
+/// (host, any connection?, event indices).
+type HostHits = (String, bool, Vec<usize>);
+
+fn undeclared_host(v: &View, tunnels: &[Finding], out: &mut Vec<Finding>) {
     // tool (or "") → host → (connection?, events)
-    let mut by_tool: BTreeMap<Option<String>, Vec<(String, bool, Vec<usize>)>> = BTreeMap::new();
+    let mut by_tool: BTreeMap<Option<String>, Vec<HostHits>> = BTreeMap::new();
+    // DNS lookups under a parent domain that dns.tunnel reports are left to that rule.
+    let tunnel_subjects: BTreeSet<&str> = tunnels.iter().map(|f| f.subject.as_str()).collect();
     for (e, ev) in v.st.egress.iter().enumerate() {
         if ignored_event(ev)
             || is_forbidden_reason(ev.reason)
@@ -482,14 +534,21 @@ fn undeclared_host(v: &View, out: &mut Vec<Finding>) {
             continue;
         }
         let info = &v.st.event_info[e];
-        if !info.connection && v.tunnel_like(info.names.first().map(String::as_str).unwrap_or("")) {
+        if !info.connection
+            && (info.tunnel_like
+                || (!tunnel_subjects.is_empty()
+                    && tunnel_subjects.contains(
+                        format!("{}|{}", ev.tool.as_deref().unwrap_or("-"), info.parent).as_str(),
+                    )))
+        {
             continue; // left to dns.tunnel
         }
-        let tool = ev.tool.as_deref();
         let bad: Vec<&String> = info
             .names
             .iter()
-            .filter(|n| !v.declared(tool, n, if info.connection { ev.port } else { None }))
+            .enumerate()
+            .filter(|(k, n)| !v.event_declares(e, *k, n))
+            .map(|(_, n)| n)
             .collect();
         let host = match bad.first() {
             Some(h) => (*h).clone(),
@@ -689,6 +748,7 @@ fn unreported_egress(v: &View, out: &mut Vec<Finding>) {
 }
 
 fn phantom_invocation(v: &View, out: &mut Vec<Finding>) {
+    let attributed = v.attributed();
     for &i in &v.invocations {
         let inv = v.inv(i);
         if !v
@@ -705,7 +765,7 @@ fn phantom_invocation(v: &View, out: &mut Vec<Finding>) {
         if tool.hosts.is_empty() {
             continue;
         }
-        let has_egress = v.attributed.iter().any(|a| *a == Some(i));
+        let has_egress = attributed.contains(&Some(i));
         let has_output =
             v.st.steps
                 .iter()
@@ -887,10 +947,12 @@ fn tenant_mismatch(v: &View, out: &mut Vec<Finding>) {
     }
 }
 
+/// (blocking?, DLP rule ids, event indices, refused?).
+type DlpGroup = (bool, BTreeSet<String>, Vec<usize>, bool);
+
 fn dlp_payload(v: &View, out: &mut Vec<Finding>) {
     // (tool, host) → (blocking?, rule ids, events, refused?)
-    let mut groups: BTreeMap<(String, String), (bool, BTreeSet<String>, Vec<usize>, bool)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), DlpGroup> = BTreeMap::new();
     for (e, ev) in v.st.egress.iter().enumerate() {
         let payload = ev.reason == Some(EgressReason::PayloadBlocked);
         if ev.findings.is_empty() && !payload {
@@ -960,13 +1022,12 @@ fn dns_tunnel(v: &View, out: &mut Vec<Finding>) {
         }
         let flagged = ev.reason == Some(EgressReason::DnsTunnel);
         let tool = ev.tool.clone().unwrap_or_else(|| "-".into());
-        if !flagged && v.declared(ev.tool.as_deref(), name, None) {
+        if !flagged && v.event_declares(e, 0, name) {
             continue;
         }
-        let parent = text::parent_domain(name);
-        let g = groups.entry((tool, parent)).or_default();
+        let g = groups.entry((tool, info.parent.clone())).or_default();
         g.flagged |= flagged;
-        if v.tunnel_like(name) {
+        if info.tunnel_like {
             g.encoded.insert(name.clone());
             g.long |= name.split('.').any(|l| l.len() > v.cfg.dns_max_label);
         }

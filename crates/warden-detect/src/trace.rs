@@ -402,15 +402,9 @@ const UNION_KEYS: &[&str] = &[
     "customOrchestrationTrace",
     "returnControl",
 ];
-const META_KEYS: &[&str] = &[
-    "agentId",
-    "agentAliasId",
-    "sessionId",
-    "agentVersion",
-    "callerChain",
-    "collaboratorName",
-    "eventTime",
-];
+/// TracePart members modelled as `Step` fields; the rest (`agentAliasId`, `agentVersion`,
+/// `callerChain`, new members) are kept in `Step::extra`.
+const META_KEYS: &[&str] = &["agentId", "sessionId", "collaboratorName", "eventTime"];
 
 #[derive(Default, Clone)]
 struct Meta {

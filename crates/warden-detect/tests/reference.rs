@@ -268,3 +268,101 @@ fn several_calls_and_hosts_are_listed() {
     let f = evaluate(&ev);
     assert_eq!(f[0].message, "Trace-vs-egress gap: the agent reported only lookup_order and list_orders calls to api.internal, but the real egress shows actual connections to undeclared hosts attacker.example and evil.test.");
 }
+
+#[test]
+fn judge_summary_has_names_not_values() {
+    let trace = parse_trace(&trace_text()).unwrap();
+    let ev = Evidence {
+        steps: trace.steps,
+        egress: egress(EgressDecision::Deny),
+        tools: tools(),
+        context: context(),
+    };
+    let findings = evaluate(&ev);
+    let s = JudgeSummary::new(
+        &ev.tools,
+        &ev.steps,
+        &ev.egress,
+        &findings,
+        ObservationMode::Isolated,
+    )
+    .to_json();
+    for needle in [
+        "lookup_order",
+        "attacker.example",
+        "api.internal:443",
+        "order_id",
+        "gap.undeclared-host",
+        "\"decision\":\"deny\"",
+    ] {
+        assert!(s.contains(needle), "{needle} missing from {s}");
+    }
+    // No argument values, tool output, rationale, answer or user text.
+    for secret in [
+        "A-1043",
+        "SHIPPED",
+        "Tuesday",
+        "I will call",
+        "Where is my order",
+    ] {
+        assert!(!s.contains(secret), "{secret} leaked into {s}");
+    }
+}
+
+#[test]
+fn independent_rules_combine_and_same_rule_does_not() {
+    let f = |rule: &str, c: f64, subject: &str| Finding {
+        rule: rule.into(),
+        decision: Severity::Block,
+        confidence: c,
+        message: "m".into(),
+        evidence: vec![],
+        subject: subject.into(),
+    };
+    let same = [
+        f("gap.undeclared-host", 0.95, "a"),
+        f("gap.undeclared-host", 0.7, "b"),
+    ];
+    assert_eq!(combine(&same), 0.95);
+    let two = [
+        f("gap.undeclared-host", 0.8, "a"),
+        f("dlp.payload", 0.5, "b"),
+    ];
+    assert_eq!(combine(&two), 0.9);
+    let many = [
+        f("gap.undeclared-host", 0.95, "a"),
+        f("dlp.payload", 0.95, "b"),
+    ];
+    assert_eq!(combine(&many), 0.99);
+    // A warn finding does not lower or raise a block's confidence.
+    let mixed = [
+        f("dlp.payload", 0.9, "a"),
+        Finding {
+            decision: Severity::Warn,
+            ..f("gap.phantom-claim", 0.8, "c")
+        },
+    ];
+    let v = fuse(
+        &mixed,
+        JudgeOutcome::NotConfigured,
+        &vcx(VerdictMode::Enforce),
+    );
+    assert_eq!((v.decision, v.confidence), (Decision::Block, 0.9));
+    assert_eq!(v.reasons[1].rule, "gap.phantom-claim");
+    // A confident judge raises warn → block.
+    let warn_only = [Finding {
+        decision: Severity::Warn,
+        ..f("gap.phantom-claim", 0.8, "c")
+    }];
+    let op = warden_core::JudgeOpinion {
+        decision: Decision::Block,
+        confidence: 0.9,
+        reason: "Refund claimed, none made.".into(),
+    };
+    let v = fuse(
+        &warn_only,
+        JudgeOutcome::Opinion(op),
+        &vcx(VerdictMode::Enforce),
+    );
+    assert_eq!((v.decision, v.confidence), (Decision::Block, 0.98));
+}

@@ -195,3 +195,63 @@ fn precise_errors() {
     ));
     assert_eq!(parse_trace("").unwrap().steps.len(), 0);
 }
+
+/// The complete Bedrock support-agent stream (SDK view: `{"trace": TracePart}` and `{"chunk"}`
+/// events) from the wire-format reference, evaluated against egress from its Lambda.
+#[test]
+fn bedrock_reference_stream() {
+    let text = include_str!("fixtures/bedrock_support_trace.json");
+    let t = parse_trace(text).unwrap();
+    assert_eq!(t.parts, 11);
+    let kinds: Vec<&str> = t.steps.iter().map(|s| s.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "guardrail",
+            "model_invocation",
+            "model_invocation",
+            "rationale",
+            "invocation",
+            "observation",
+            "model_invocation",
+            "model_invocation",
+            "final_response",
+            "guardrail"
+        ]
+    );
+    let inv = t.steps[4].invocation().unwrap();
+    assert_eq!(
+        (inv.action_group.as_str(), inv.operation().as_str()),
+        ("OrderTools", "lookup_order")
+    );
+    assert_eq!(t.steps[4].agent_id.as_deref(), Some("SUPPAGT001"));
+    assert_eq!(t.steps[4].extra["agentVersion"], json!("3"));
+    assert!(t.steps[4].extra["callerChain"][0]["agentAliasArn"].is_string());
+    let tools: Vec<ToolInfo> =
+        serde_json::from_value(json!([{"name":"OrderTools","hosts":["api.internal:443"],
+        "operations":[{"name":"lookup_order","effect":"read"}]}]))
+        .unwrap();
+    let egress = parse_egress_events(
+        r#"{"time":"2026-11-21T10:15:03.600Z","invocationId":null,"tool":"OrderTools","tenant":"acme","kind":"tcp","source":"10.0.1.15:40001","name":"api.internal","address":"10.0.5.20","port":443,"protocol":"tcp","sni":null,"httpHost":null,"httpMethod":null,"httpPath":null,"bytesSent":1200,"bytesReceived":9000,"decision":"allow","reason":null,"observation":"isolated"}
+{"time":"2026-11-21T10:15:03.700Z","invocationId":null,"tool":"OrderTools","tenant":"acme","kind":"tcp","source":"10.0.1.15:40002","name":"attacker.example","address":"203.0.113.50","port":443,"protocol":"tcp","sni":null,"httpHost":null,"httpMethod":null,"httpPath":null,"bytesSent":52000,"bytesReceived":300,"decision":"allow","reason":null,"observation":"isolated"}"#,
+        ParseMode::Strict,
+    )
+    .unwrap()
+    .records;
+    let ctx = Context {
+        tenant: "acme".into(),
+        observation: ObservationMode::External,
+        ..Context::default()
+    };
+    let f = evaluate(&Evidence {
+        steps: t.steps,
+        egress,
+        tools,
+        context: ctx,
+    });
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        f[0].message,
+        "Trace-vs-egress gap: the agent reported only a lookup_order call to api.internal, but the real egress shows an actual connection to undeclared host attacker.example."
+    );
+}

@@ -36,51 +36,77 @@ fn pct_re() -> &'static Option<Regex> {
     })
 }
 
-/// Bytes that can occur in a base64 candidate.
-static B64_BYTES: [bool; 256] = byte_table(false);
-
-/// Bytes that can occur in a hex-escape candidate.
-static HEX_ESCAPE_BYTES: [bool; 256] = byte_table(true);
-
-const fn byte_table(hex_escape: bool) -> [bool; 256] {
-    let mut t = [false; 256];
+/// Per byte: bit 0 when it can occur in a base64 candidate, bit 1 when it can occur in a
+/// hex-escape candidate.
+static CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        t[i] = if hex_escape {
-            c.is_ascii_hexdigit() || matches!(c, b' ' | b':' | b'\\' | b'x')
-        } else {
-            c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-' | b'=')
-        };
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-' | b'=') {
+            t[i] |= B64;
+        }
+        if c.is_ascii_hexdigit() || matches!(c, b' ' | b':' | b'\\' | b'x') {
+            t[i] |= HEX;
+        }
         i += 1;
     }
     t
+};
+const B64: u8 = 1;
+const HEX: u8 = 2;
+/// Shortest run that can hold a base64 / hex-escape match.
+const B64_MIN: usize = 16;
+const HEX_MIN: usize = 23;
+
+/// A byte range `start..end`.
+type Span = (usize, usize);
+
+/// Maximal runs of the base64 and the hex-escape alphabets that are at least [`B64_MIN`] /
+/// [`HEX_MIN`] bytes long, found in one pass over `b`.
+fn alphabet_runs(b: &[u8]) -> (Vec<Span>, Vec<Span>) {
+    let (mut b64, mut hex) = (Vec::new(), Vec::new());
+    // Start of the current run of each alphabet (`usize::MAX`: outside a run).
+    let (mut s64, mut shex) = (usize::MAX, usize::MAX);
+    for (i, &c) in b.iter().enumerate() {
+        let k = CLASSES[usize::from(c)];
+        if k & B64 != 0 {
+            if s64 == usize::MAX {
+                s64 = i;
+            }
+        } else if s64 != usize::MAX {
+            if i - s64 >= B64_MIN {
+                b64.push((s64, i));
+            }
+            s64 = usize::MAX;
+        }
+        if k & HEX != 0 {
+            if shex == usize::MAX {
+                shex = i;
+            }
+        } else if shex != usize::MAX {
+            if i - shex >= HEX_MIN {
+                hex.push((shex, i));
+            }
+            shex = usize::MAX;
+        }
+    }
+    if s64 != usize::MAX && b.len() - s64 >= B64_MIN {
+        b64.push((s64, b.len()));
+    }
+    if shex != usize::MAX && b.len() - shex >= HEX_MIN {
+        hex.push((shex, b.len()));
+    }
+    (b64, hex)
 }
 
-/// The matches of `re` (which has no look-around) over `text`, searching only maximal runs of
-/// bytes that can occur in a match and are at least `min_len` long. A match never crosses a
-/// byte outside `alphabet`, so this finds exactly what a full `find_iter` pass finds.
-fn gated_matches<'t>(
-    re: &Regex,
-    text: &'t str,
-    alphabet: &[bool; 256],
-    min_len: usize,
-) -> Vec<regex::Match<'t>> {
-    let b = text.as_bytes();
+/// The matches of `re` (which has no look-around) over `text`, searching only the given
+/// maximal runs of bytes that can occur in a match (see [`alphabet_runs`]). A match never
+/// crosses a byte outside the alphabet, so this finds exactly what a full `find_iter` pass
+/// finds.
+fn gated_matches<'t>(re: &Regex, text: &'t str, runs: &[(usize, usize)]) -> Vec<regex::Match<'t>> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if !alphabet[usize::from(b[i])] {
-            i += 1;
-            continue;
-        }
-        let s = i;
-        while i < b.len() && alphabet[usize::from(b[i])] {
-            i += 1;
-        }
-        if i - s < min_len {
-            continue;
-        }
+    for &(s, i) in runs {
         // Every byte of the run is ASCII, so `i` is a char boundary.
         let hay = &text[..i];
         let mut pos = s;
@@ -178,8 +204,9 @@ pub(crate) fn find(text: &str, budget: &mut usize, max_items: usize) -> (Vec<Dec
         out.push(d);
         true
     };
+    let (b64_runs, hex_runs) = alphabet_runs(text.as_bytes());
     if let Some(re) = b64_re() {
-        for m in gated_matches(re, text, &B64_BYTES, 16) {
+        for m in gated_matches(re, text, &b64_runs) {
             let s = m.as_str();
             if *budget == 0 || out.len() >= max_items {
                 limited = true;
@@ -224,7 +251,7 @@ pub(crate) fn find(text: &str, budget: &mut usize, max_items: usize) -> (Vec<Dec
         }
     }
     if let Some(re) = hex_escape_re() {
-        for m in gated_matches(re, text, &HEX_ESCAPE_BYTES, 23) {
+        for m in gated_matches(re, text, &hex_runs) {
             if let Some(t) = hex_decode(m.as_str()).and_then(printable) {
                 let d = Decoded {
                     start: m.start(),
@@ -304,6 +331,58 @@ mod tests {
         assert!(one("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_none());
         // a sha256 is hex but decodes to binary
         assert!(one("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").is_none());
+    }
+
+    /// The run-gated search finds exactly the matches of a full pass, on texts made of
+    /// fragments of both alphabets and the bytes around them.
+    #[test]
+    fn gated_matches_equal_full_pass() {
+        const PARTS: &[&str] = &[
+            "aGVsbG8gd29y",
+            "bGQ=",
+            "==",
+            "-_",
+            "+/",
+            " ",
+            ":",
+            "\\x41",
+            "\\x4",
+            "de ad ",
+            "be:ef:",
+            "0f",
+            "7",
+            "x",
+            "é",
+            "\n",
+            ".",
+            "internationalization",
+            "ABCDEF0123",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let res = [b64_re(), hex_escape_re()];
+        for _ in 0..3000 {
+            let n = (next() % 24) as usize;
+            let text: String = (0..n)
+                .map(|_| PARTS[(next() % PARTS.len() as u64) as usize])
+                .collect();
+            let (b64, hex) = alphabet_runs(text.as_bytes());
+            for (re, runs) in res.iter().zip([&b64, &hex]) {
+                let re = re.as_ref().expect("compiles");
+                let full: Vec<(usize, usize)> =
+                    re.find_iter(&text).map(|m| (m.start(), m.end())).collect();
+                let gated: Vec<(usize, usize)> = gated_matches(re, &text, runs)
+                    .iter()
+                    .map(|m| (m.start(), m.end()))
+                    .collect();
+                assert_eq!(gated, full, "{text:?}");
+            }
+        }
     }
 
     #[test]

@@ -368,10 +368,12 @@ impl Guardrail {
         let canary = if canaries.is_empty() {
             None
         } else {
+            // Matched against the ASCII-lower-cased text, which is the same as matching the
+            // tokens ASCII-case-insensitively, and lets the matcher use a literal prefilter.
+            let lowered: Vec<String> = canaries.iter().map(|c| c.to_ascii_lowercase()).collect();
             match AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostLongest)
-                .build(&canaries)
+                .build(&lowered)
             {
                 Ok(ac) => Some(ac),
                 Err(e) => {
@@ -772,7 +774,8 @@ impl Guardrail {
         }
 
         if let Some(ac) = &i.canary {
-            for m in ac.find_iter(text) {
+            // `lower` has the same byte offsets as `text`.
+            for m in ac.find_iter(lower) {
                 out.push(LayerFinding {
                     kind: FindingKind::Canary,
                     start: m.start(),
@@ -924,10 +927,10 @@ fn drop_redundant_generic(findings: &mut Vec<LayerFinding>) {
 
 /// Replaces every anonymized span with its placeholder; overlapping spans are merged.
 fn anonymize(text: &str, findings: &[Finding]) -> String {
-    let mut spans: Vec<(usize, usize, String)> = findings
+    let mut spans: Vec<(usize, usize, &FindingKind)> = findings
         .iter()
         .filter(|f| f.action == Action::Anonymized)
-        .map(|f| (f.span.start, f.span.end, f.kind.placeholder()))
+        .map(|f| (f.span.start, f.span.end, &f.kind))
         .collect();
     spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut out = String::with_capacity(text.len());
@@ -941,7 +944,7 @@ fn anonymize(text: &str, findings: &[Finding]) -> String {
         if let Some(chunk) = text.get(pos..s) {
             out.push_str(chunk);
         }
-        out.push_str(&p);
+        p.push_placeholder(&mut out);
         pos = e;
     }
     if let Some(rest) = text.get(pos..) {

@@ -604,8 +604,9 @@ impl PatternScanner {
     }
 
     /// Maximal runs of each run-gated detector's alphabet that contain one of its anchor bytes
-    /// and pass its necessary condition. One pass looks for anchors; each run is then
-    /// extended once in both directions from its first anchor.
+    /// and pass its necessary condition. One forward pass keeps, as one bit set, the detectors
+    /// whose current run holds an anchor; when such a run ends, its start is found by walking
+    /// back over the run.
     fn runs(&self, text: &str) -> [Vec<(usize, usize)>; RUN_DETS.len()] {
         let mut out: [Vec<(usize, usize)>; RUN_DETS.len()] = Default::default();
         let (alpha, anchors) = (&*self.run_lut, &*self.anchor_lut);
@@ -613,48 +614,35 @@ impl PatternScanner {
             return out;
         }
         let b = text.as_bytes();
-        // End of the last run found per detector: anchors before it are already covered.
-        let mut covered = [0usize; RUN_DETS.len()];
-        // Detectors with `i < covered[k]` (their anchors here are already covered), and the
-        // smallest such `covered[k]`, where the set must be recomputed.
-        let mut busy = 0u16;
-        let mut busy_until = usize::MAX;
-        for (i, &c) in b.iter().enumerate() {
-            let mut m = anchors[usize::from(c)];
-            if m == 0 {
-                continue;
-            }
-            if i >= busy_until {
-                busy = 0;
-                busy_until = usize::MAX;
-                for (k, &e) in covered.iter().enumerate() {
-                    if i < e {
-                        busy |= 1 << k;
-                        busy_until = busy_until.min(e);
-                    }
-                }
-            }
-            m &= !busy;
+        let close = |ended: u16, e: usize, out: &mut [Vec<(usize, usize)>; RUN_DETS.len()]| {
+            let mut m = ended;
             while m != 0 {
                 let k = m.trailing_zeros() as usize;
                 m &= m - 1;
                 let bit = 1u16 << k;
-                let mut s = i;
-                while s > covered[k] && alpha[usize::from(b[s - 1])] & bit != 0 {
+                let mut s = e;
+                while s > 0 && alpha[usize::from(b[s - 1])] & bit != 0 {
                     s -= 1;
                 }
-                let mut e = i + 1;
-                while e < b.len() && alpha[usize::from(b[e])] & bit != 0 {
-                    e += 1;
-                }
-                covered[k] = e;
-                busy |= bit;
-                busy_until = busy_until.min(e);
                 let (min_len, keep) = self.run_keep[k];
                 if e - s >= min_len && keep(&b[s..e]) {
                     out[k].push((s, e));
                 }
             }
+        };
+        // Detectors whose run (of their alphabet) goes on at the current byte and already
+        // holds one of their anchors.
+        let mut anchored = 0u16;
+        for (i, &c) in b.iter().enumerate() {
+            let a = alpha[usize::from(c)];
+            let ended = anchored & !a;
+            if ended != 0 {
+                close(ended, i, &mut out);
+            }
+            anchored = (anchored | anchors[usize::from(c)]) & a;
+        }
+        if anchored != 0 {
+            close(anchored, b.len(), &mut out);
         }
         out
     }
@@ -691,8 +679,9 @@ impl PatternScanner {
         out: &mut Vec<Hit>,
     ) {
         if c.re.captures_len() <= 1 {
-            // No capture groups: the plain match iterator skips the capture engines.
-            let caps = c.re.create_captures();
+            // No capture groups: the plain match iterator skips the capture engines, and
+            // `check` gets captures without groups (no slot allocation per call).
+            let caps = Captures::empty(c.re.group_info().clone());
             for m in c.re.find_iter(input) {
                 if m.is_empty() {
                     continue;
@@ -1665,6 +1654,48 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    /// `runs` finds exactly the maximal alphabet runs that hold an anchor and pass the
+    /// necessary condition (reference: split the text per detector and test every run).
+    #[test]
+    fn runs_are_the_anchored_maximal_runs() {
+        let scanner =
+            PatternScanner::new(PiiType::ALL.iter().copied().collect(), true, 3.0, vec![]);
+        let mut texts = edge_texts();
+        texts.push(include_str!("../benches/full_guardrail.toml").to_owned());
+        texts.push(String::new());
+        texts.push("4111111111111111".into());
+        for text in texts {
+            let got = scanner.runs(&text);
+            let b = text.as_bytes();
+            for (k, got) in got.iter().enumerate() {
+                let bit = 1u16 << k;
+                let (min_len, keep) = scanner.run_keep[k];
+                let mut want = Vec::new();
+                let mut i = 0;
+                while i < b.len() {
+                    if scanner.run_lut[usize::from(b[i])] & bit == 0 {
+                        i += 1;
+                        continue;
+                    }
+                    let s = i;
+                    while i < b.len() && scanner.run_lut[usize::from(b[i])] & bit != 0 {
+                        i += 1;
+                    }
+                    let run = &b[s..i];
+                    if run
+                        .iter()
+                        .any(|x| scanner.anchor_lut[usize::from(*x)] & bit != 0)
+                        && run.len() >= min_len
+                        && keep(run)
+                    {
+                        want.push((s, i));
+                    }
+                }
+                assert_eq!(got, &want, "{:?}: {text:?}", RUN_DETS[k]);
+            }
+        }
     }
 
     #[test]

@@ -225,6 +225,34 @@ impl FindingKind {
     /// The placeholder used when the span is anonymized, e.g. `{EMAIL}`.
     #[must_use]
     pub fn placeholder(&self) -> String {
+        let mut s = String::new();
+        self.push_placeholder(&mut s);
+        s
+    }
+
+    /// Appends [`FindingKind::placeholder`] to `out` without allocating a string of its own.
+    pub(crate) fn push_placeholder(&self, out: &mut String) {
+        let (name, braces): (&str, bool) = match self {
+            FindingKind::Pii(t) => (t.name(), true),
+            FindingKind::Secret(s) => (s.name(), true),
+            FindingKind::Regex(name) => (name, true),
+            FindingKind::Word(_) | FindingKind::Profanity => ("{WORD}", false),
+            FindingKind::Topic(_) => ("{TOPIC}", false),
+            FindingKind::PromptAttack => ("{PROMPT_ATTACK}", false),
+            FindingKind::Leakage => ("{INSTRUCTIONS}", false),
+            FindingKind::Canary => ("{CANARY}", false),
+        };
+        if braces {
+            out.push('{');
+            out.push_str(name);
+            out.push('}');
+        } else {
+            out.push_str(name);
+        }
+    }
+
+    #[cfg(test)]
+    fn placeholder_by_format(&self) -> String {
         match self {
             FindingKind::Pii(t) => format!("{{{}}}", t.name()),
             FindingKind::Secret(s) => format!("{{{}}}", s.name()),
@@ -328,5 +356,30 @@ impl<'a> ScanContext<'a> {
     pub fn with_instructions(mut self, instructions: &'a str) -> Self {
         self.instructions = Some(instructions);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushed_placeholder_matches_the_formatted_one() {
+        let mut kinds: Vec<FindingKind> =
+            PiiType::ALL.iter().map(|t| FindingKind::Pii(*t)).collect();
+        kinds.extend([
+            FindingKind::Secret(SecretKind::GenericSecret),
+            FindingKind::Secret(SecretKind::Jwt),
+            FindingKind::Regex("OrderNumber".into()),
+            FindingKind::Word("competitor-x".into()),
+            FindingKind::Profanity,
+            FindingKind::Topic("legal-advice".into()),
+            FindingKind::PromptAttack,
+            FindingKind::Leakage,
+            FindingKind::Canary,
+        ]);
+        for k in kinds {
+            assert_eq!(k.placeholder(), k.placeholder_by_format(), "{k:?}");
+        }
     }
 }

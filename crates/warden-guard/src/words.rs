@@ -11,49 +11,82 @@ pub(crate) struct Token<'a> {
     pub start: usize,
     pub end: usize,
     pub text: std::borrow::Cow<'a, str>,
+    /// Bit `byte & 63` set for every byte of an ASCII token (0 for other tokens).
+    pub mask: u64,
 }
+
+/// ASCII letters and digits (`char::is_alphanumeric` restricted to ASCII).
+static ASCII_ALNUM: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    t
+};
 
 /// Splits `lower` (ASCII-lower-cased normalised text) into alphanumeric word tokens.
 pub(crate) fn tokens(lower: &str) -> Vec<Token<'_>> {
-    let mut out = Vec::with_capacity(lower.len() / 5);
-    let mut start: Option<usize> = None;
-    let mut ascii = true;
-    fn push<'a>(out: &mut Vec<Token<'a>>, lower: &'a str, s: usize, e: usize, ascii: bool) {
-        let t = &lower[s..e];
-        out.push(Token {
-            start: s,
-            end: e,
-            text: if ascii {
-                std::borrow::Cow::Borrowed(t)
-            } else {
-                std::borrow::Cow::Owned(t.to_lowercase())
-            },
-        });
-    }
     let b = lower.as_bytes();
+    let mut out = Vec::with_capacity(lower.len() / 5 + 1);
+    // Is the char at byte `i` (a char boundary, not ASCII) alphanumeric, and its width.
+    let wide = |i: usize| -> (bool, usize) {
+        let ch = lower[i..].chars().next().unwrap_or(' ');
+        (ch.is_alphanumeric(), ch.len_utf8())
+    };
     let mut i = 0;
     while i < b.len() {
+        // Separators: ASCII fast path; other chars are decoded where they occur.
         let c = b[i];
-        // ASCII fast path; other chars are decoded where they occur.
-        let (alnum, is_ascii, width) = if c.is_ascii() {
-            (c.is_ascii_alphanumeric(), true, 1)
-        } else {
-            let ch = lower[i..].chars().next().unwrap_or(' ');
-            (ch.is_alphanumeric(), false, ch.len_utf8())
-        };
-        if alnum {
-            if start.is_none() {
-                start = Some(i);
-                ascii = true;
+        if c < 0x80 {
+            if !ASCII_ALNUM[usize::from(c)] {
+                i += 1;
+                continue;
             }
-            ascii &= is_ascii;
-        } else if let Some(s) = start.take() {
-            push(&mut out, lower, s, i, ascii);
+        } else {
+            let (alnum, width) = wide(i);
+            if !alnum {
+                i += width;
+                continue;
+            }
         }
-        i += width;
-    }
-    if let Some(s) = start {
-        push(&mut out, lower, s, lower.len(), ascii);
+        let s = i;
+        let mut ascii = true;
+        let mut mask = 0u64;
+        while i < b.len() {
+            let c = b[i];
+            if c < 0x80 {
+                if !ASCII_ALNUM[usize::from(c)] {
+                    break;
+                }
+                mask |= 1 << (c & 63);
+                i += 1;
+            } else {
+                let (alnum, width) = wide(i);
+                if !alnum {
+                    break;
+                }
+                ascii = false;
+                i += width;
+            }
+        }
+        let t = &lower[s..i];
+        out.push(if ascii {
+            Token {
+                start: s,
+                end: i,
+                text: std::borrow::Cow::Borrowed(t),
+                mask,
+            }
+        } else {
+            Token {
+                start: s,
+                end: i,
+                text: std::borrow::Cow::Owned(t.to_lowercase()),
+                mask: 0,
+            }
+        });
     }
     out
 }
@@ -297,6 +330,12 @@ impl WordFilter {
                         // histogram's L1 distance by at most 2 (ASCII text only).
                         if let Some(hist) = &t.hist {
                             if window.iter().all(|w| w.text.is_ascii()) {
+                                // Distinct bytes absent from the term (from the tokens'
+                                // byte masks): each needs at least one edit.
+                                let wmask = window.iter().fold(0u64, |m, w| m | w.mask);
+                                if (wmask & !t.mask).count_ones() as usize > d {
+                                    continue;
+                                }
                                 // Bytes absent from the term each need their own edit.
                                 let foreign: usize = window
                                     .iter()

@@ -265,6 +265,18 @@ impl CellCgroup {
 
     /// Writes the limits into the cgroup files.
     pub fn apply(&self, limits: &Limits) -> Result<(), SandboxError> {
+        for (field, v) in [
+            ("memory_mb", limits.memory_mb),
+            ("pids_max", u64::from(limits.pids_max)),
+        ] {
+            if v == 0 {
+                return Err(SandboxError::Config {
+                    field,
+                    value: "0".into(),
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
         let bytes = limits.memory_mb.saturating_mul(1024 * 1024);
         let quota = if limits.cpu_percent == 0 {
             None

@@ -8,6 +8,23 @@
 //! [`CellLease::configure`], which moves them into the cell, limits them, drops to an
 //! unprivileged user without capabilities and installs a seccomp filter.
 //!
+//! ```no_run
+//! use std::process::Command;
+//! use warden_sandbox::{probe, CellPool, Limits, PoolConfig};
+//!
+//! probe("nobody")?; // refuse to start, or fall back to cooperative mode, on error
+//! let pool = CellPool::create(PoolConfig::new(15001, 15353, 9001))?;
+//! let lease = pool.acquire("tenant-a")?;
+//! // Bind the Runtime API for this invocation on lease.host_addr():9001 and attribute
+//! // egress from lease.cell_addr() to it, then:
+//! let mut cmd = Command::new("/usr/bin/python3");
+//! cmd.arg("handler.py").current_dir("/");
+//! lease.configure(&mut cmd, &Limits { memory_mb: 256, cpu_percent: 100, pids_max: 64 })?;
+//! let status = cmd.status()?;
+//! pool.release(lease)?; // kills leftovers; the cell returns once conntrack is flushed
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! This is the only crate of the workspace with `unsafe`: the `pre_exec` hook and a few raw
 //! syscalls in the child (`prctl`, `capset`, `close_range`).
 #![deny(unsafe_op_in_unsafe_fn)]

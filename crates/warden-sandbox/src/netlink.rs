@@ -5,10 +5,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    DefaultNla, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_EXCL, NLM_F_REQUEST,
 };
-use netlink_packet_netfilter::conntrack::{ConntrackAttribute, ConntrackMessage, IPTuple, Tuple};
+use netlink_packet_netfilter::conntrack::{ConntrackAttribute, ConntrackMessage};
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -293,60 +293,34 @@ fn nf_message(msg: ConntrackMessage) -> NetfilterMessage {
     NetfilterMessage::new(NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0), msg)
 }
 
-fn orig_source(attrs: &[ConntrackAttribute]) -> Option<(IpAddr, &Vec<Tuple>)> {
-    attrs.iter().find_map(|a| match a {
-        ConntrackAttribute::CtaTupleOrig(tuple) => tuple.iter().find_map(|t| match t {
-            Tuple::Ip(ips) => ips.iter().find_map(|ip| match ip {
-                IPTuple::SourceAddress(src) => Some((*src, tuple)),
-                _ => None,
-            }),
-            _ => None,
-        }),
-        _ => None,
-    })
-}
-
-/// Deletes every IPv4 conntrack entry whose original source is `src`; returns how many.
-pub(crate) fn flush_conntrack(src: Ipv4Addr) -> Result<usize, NlError> {
+/// Deletes every IPv4 conntrack entry carrying one of `marks` (the nft table marks each cell's
+/// flows with the cell address). Each mark is one in-kernel filtered flush: no dump crosses
+/// into user space.
+pub(crate) fn flush_conntrack(marks: &[u32]) -> Result<(), NlError> {
+    const CTA_MARK_MASK: u16 = 21;
     let sock = open(NETLINK_NETFILTER, "open conntrack socket")?;
     let mut seq = 0;
-    let entries = request(
-        &sock,
-        &mut seq,
-        nf_message(ConntrackMessage::Get(vec![])),
-        NLM_F_REQUEST | NLM_F_DUMP,
-        "dump conntrack",
-    )?;
-    let mut deleted = 0;
-    for entry in entries {
-        let netlink_packet_netfilter::NetfilterMessageInner::Conntrack(ct) = &entry.inner else {
-            continue;
-        };
-        let (ConntrackMessage::New(attrs) | ConntrackMessage::Get(attrs)) = ct else {
-            continue;
-        };
-        let Some((addr, tuple)) = orig_source(attrs) else {
-            continue;
-        };
-        if addr != IpAddr::V4(src) {
-            continue;
-        }
+    for mark in marks {
         let del = nf_message(ConntrackMessage::Delete(vec![
-            ConntrackAttribute::CtaTupleOrig(tuple.clone()),
+            ConntrackAttribute::CtaMark(*mark),
+            ConntrackAttribute::Other(DefaultNla::new(
+                CTA_MARK_MASK,
+                u32::MAX.to_be_bytes().to_vec(),
+            )),
         ]));
         match request(
             &sock,
             &mut seq,
             del,
             NLM_F_REQUEST | NLM_F_ACK,
-            "delete conntrack entry",
+            &format!("flush conntrack mark {mark:#x}"),
         ) {
-            Ok(_) => deleted += 1,
+            Ok(_) => {}
             Err(e) if e.errno == Some(libc::ENOENT) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(deleted)
+    Ok(())
 }
 
 /// Opens a conntrack netlink socket once, to check that ctnetlink is usable.

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{setns, unshare, CloneFlags};
+use nix::sched::{unshare, CloneFlags};
 
 use crate::error::SandboxError;
-use crate::netlink::{NlError, Rtnl};
+use crate::netlink::Rtnl;
 
 /// Directory `ip netns` uses for named namespaces.
 pub const NETNS_DIR: &str = "/run/netns";
@@ -74,28 +74,6 @@ pub(crate) fn create(name: &str) -> Result<(File, Rtnl), SandboxError> {
         SandboxError::io(format!("open {}", path.display()), e)
     })?;
     Ok((fd, rtnl))
-}
-
-/// Runs `f` on a thread that has joined the namespace `netns`.
-#[allow(dead_code)]
-pub(crate) fn run_in<T: Send>(
-    netns: &File,
-    f: impl FnOnce() -> Result<T, NlError> + Send,
-) -> Result<T, SandboxError> {
-    std::thread::scope(|s| {
-        s.spawn(|| -> Result<T, SandboxError> {
-            setns(netns, CloneFlags::CLONE_NEWNET)
-                .map_err(|e| SandboxError::io("setns", e.into()))?;
-            Ok(f()?)
-        })
-        .join()
-        .unwrap_or_else(|_| {
-            Err(SandboxError::Netlink {
-                op: "run in netns".into(),
-                reason: "thread panicked".into(),
-            })
-        })
-    })
 }
 
 /// Unmounts and removes `/run/netns/NAME`; the namespace dies with its last user.

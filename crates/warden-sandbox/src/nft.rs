@@ -19,6 +19,12 @@ pub fn host_ifname(prefix: &str, index: usize) -> String {
     format!("{prefix}{index}-h")
 }
 
+/// Conntrack mark of every flow from a cell: its cell-side address, unique across pools
+/// because pools use disjoint subnets.
+pub(crate) fn conntrack_mark(cell_addr: std::net::Ipv4Addr) -> u32 {
+    u32::from(cell_addr)
+}
+
 /// Finds the `nft` binary.
 pub(crate) fn find_nft() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -33,18 +39,21 @@ pub(crate) fn script(cfg: &PoolConfig) -> String {
     let t = table_name(&cfg.prefix);
     let mut cells = String::new();
     let mut runtime = String::new();
+    let mut marks = String::new();
     for i in 0..cfg.max_cells {
         let ifname = host_ifname(&cfg.prefix, i);
-        let (host, _) = cfg.addrs(i);
+        let (host, cell) = cfg.addrs(i);
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(cells, "{sep}\"{ifname}\"");
         let _ = write!(runtime, "{sep}\"{ifname}\" . {host}");
+        let _ = write!(marks, "{sep}\"{ifname}\" : {:#010x}", conntrack_mark(cell));
     }
     let (proxy, dns, rt) = (cfg.proxy_port, cfg.dns_port, cfg.runtime_port);
     format!(
         r#"table inet {t} {{
   set cells {{ type ifname; elements = {{ {cells} }}; }}
   set runtime {{ type ifname . ipv4_addr; elements = {{ {runtime} }}; }}
+  map cellmark {{ type ifname : mark; elements = {{ {marks} }}; }}
   chain pre_filter {{
     type filter hook prerouting priority raw; policy accept;
     iifname @cells meta nfproto ipv4 meta l4proto tcp accept
@@ -53,6 +62,7 @@ pub(crate) fn script(cfg: &PoolConfig) -> String {
   }}
   chain pre_nat {{
     type nat hook prerouting priority dstnat; policy accept;
+    ct mark set iifname map @cellmark comment "lets a scrub flush the cell's flows in the kernel"
     iifname . ip daddr @runtime tcp dport {rt} accept comment "own Runtime API"
     iifname @cells udp dport 53 redirect to :{dns}
     iifname @cells meta l4proto tcp redirect to :{proxy}
@@ -132,4 +142,44 @@ pub(crate) fn delete(prefix: &str) -> Result<bool, SandboxError> {
 /// Checks that `nft` runs and can list rulesets.
 pub(crate) fn check() -> Result<(), String> {
     run_nft(&["list", "tables"], None, "list tables").map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_lists_every_cell_and_the_ports() {
+        let mut cfg = PoolConfig::new(15001, 15353, 9001);
+        cfg.max_cells = 3;
+        let s = script(&cfg);
+        assert!(s.starts_with("table inet warden_cells_wdn {"));
+        assert!(
+            s.contains(r#"elements = { "wdn0-h", "wdn1-h", "wdn2-h" }"#),
+            "{s}"
+        );
+        assert!(s.contains(r#""wdn2-h" . 10.201.0.9"#), "{s}");
+        assert!(s.contains(r#""wdn1-h" : 0x0ac90006"#), "{s}");
+        assert!(s.contains("iifname . ip daddr @runtime tcp dport 9001 accept"));
+        assert!(s.contains("udp dport 53 redirect to :15353"));
+        assert!(s.contains("meta l4proto tcp redirect to :15001"));
+        // The runtime exception precedes the catch-all TCP redirect.
+        assert!(
+            s.find("@runtime tcp dport 9001 accept").unwrap()
+                < s.find("redirect to :15001").unwrap()
+        );
+    }
+
+    #[test]
+    fn nft_accepts_the_script() {
+        if !nix::unistd::geteuid().is_root() || find_nft().is_none() {
+            println!("skipped: needs root and nft to check the ruleset syntax");
+            return;
+        }
+        let mut cfg = PoolConfig::new(15001, 15353, 9001);
+        cfg.prefix = "wchk".into();
+        cfg.max_cells = 9999;
+        cfg.subnet = "10.202.0.0/16".parse().unwrap();
+        run_nft(&["-c", "-f", "-"], Some(&script(&cfg)), "check").unwrap();
+    }
 }

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,9 @@ pub const CELL_IFNAME: &str = "eth0";
 struct CellFds {
     netns: File,
     cgroup: CellCgroup,
+    /// Bumped whenever a lease ends; a `Command` configured under an older lease refuses to
+    /// start (the child compares before joining the cell).
+    generation: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -37,6 +41,8 @@ struct Cell {
 #[derive(Debug, Default)]
 struct State {
     idle: VecDeque<Cell>,
+    /// Killed, waiting for the scrubber to flush their conntrack entries.
+    pending: Vec<Cell>,
     free: Vec<usize>,
     live: usize,
     shut: bool,
@@ -50,6 +56,7 @@ struct Inner {
     hardening: Arc<Hardening>,
     state: Mutex<State>,
     returned: Condvar,
+    work: Condvar,
 }
 
 /// What [`CellPool::cleanup_stale`] removed.
@@ -66,10 +73,12 @@ pub struct CleanupReport {
 #[derive(Debug)]
 pub struct CellPool {
     inner: Arc<Inner>,
+    scrubber: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Exclusive use of one cell for one invocation. Give it back with [`CellPool::release`];
-/// dropping it releases too (errors are then only logged to stderr).
+/// dropping it releases too (errors are then only logged with `tracing`). A `Command`
+/// configured under a lease fails to spawn (ESTALE) once the lease has ended.
 #[derive(Debug)]
 pub struct CellLease {
     inner: Arc<Inner>,
@@ -144,6 +153,7 @@ impl Inner {
             fds: Arc::new(CellFds {
                 netns: ns_file,
                 cgroup,
+                generation: AtomicU64::new(0),
             }),
         })
     }
@@ -197,13 +207,6 @@ impl Inner {
         }
     }
 
-    fn scrub(&self, cell: &Cell) -> Result<(), String> {
-        cell.fds.cgroup.kill_all(self.cfg.scrub_timeout)?;
-        netlink::flush_conntrack(cell.cell_addr)
-            .map_err(|e| format!("conntrack flush: {}", e.reason))?;
-        Ok(())
-    }
-
     fn take_index(&self, st: &mut State) -> Option<usize> {
         if st.live >= self.cfg.max_cells {
             return None;
@@ -214,40 +217,96 @@ impl Inner {
         Some(i)
     }
 
-    fn give_back(&self, cell: Cell) -> Result<(), SandboxError> {
-        let scrubbed = self.scrub(&cell);
-        let shut = lock(&self.state).shut;
-        if shut {
-            let name = cell.name.clone();
-            return self
-                .destroy_cell(cell)
-                .map_err(|reason| SandboxError::Scrub { cell: name, reason });
-        }
-        match scrubbed {
-            Ok(()) => {
-                lock(&self.state).idle.push_back(cell);
-                self.returned.notify_one();
-                Ok(())
+    fn untake_index(&self, i: usize) {
+        let mut st = lock(&self.state);
+        st.live -= 1;
+        st.free.push(i);
+        drop(st);
+        self.returned.notify_one();
+    }
+
+    /// Creates a cell in place of a destroyed one, if the warm pool is below its size.
+    fn replace_one(&self) {
+        let idx = {
+            let mut st = lock(&self.state);
+            if st.shut || st.idle.len() + st.pending.len() >= self.cfg.pool_size {
+                return;
             }
+            self.take_index(&mut st)
+        };
+        let Some(i) = idx else { return };
+        match self.create_cell(i) {
+            Ok(c) => {
+                lock(&self.state).idle.push_back(c);
+                self.returned.notify_one();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sandbox: could not replace a destroyed cell");
+                self.untake_index(i);
+            }
+        }
+    }
+
+    /// First half of a scrub, on the caller's thread: kill everything in the cell. The cell
+    /// then waits for the scrubber thread, which flushes its conntrack entries and makes it
+    /// idle again.
+    fn give_back(&self, cell: Cell) -> Result<(), SandboxError> {
+        cell.fds.generation.fetch_add(1, Ordering::SeqCst);
+        let killed = cell.fds.cgroup.kill_all(self.cfg.scrub_timeout);
+        let mut st = lock(&self.state);
+        if killed.is_ok() && !st.shut {
+            st.pending.push(cell);
+            drop(st);
+            self.work.notify_one();
+            return Ok(());
+        }
+        drop(st);
+        let name = cell.name.clone();
+        let destroyed = self.destroy_cell(cell);
+        match killed {
             Err(reason) => {
-                let name = cell.name.clone();
-                let _ = self.destroy_cell(cell);
-                // Replace it so the warm pool keeps its size.
-                let idx = self.take_index(&mut lock(&self.state));
-                if let Some(i) = idx {
-                    match self.create_cell(i) {
-                        Ok(c) => {
-                            lock(&self.state).idle.push_back(c);
-                            self.returned.notify_one();
-                        }
-                        Err(_) => {
-                            let mut st = lock(&self.state);
-                            st.live -= 1;
-                            st.free.push(i);
-                        }
-                    }
-                }
+                self.replace_one();
                 Err(SandboxError::Scrub { cell: name, reason })
+            }
+            Ok(()) => destroyed.map_err(|reason| SandboxError::Scrub { cell: name, reason }),
+        }
+    }
+
+    /// The scrubber thread: batches released cells, flushes their conntrack entries with one
+    /// dump, and returns them to the idle queue (or destroys and replaces them on failure).
+    fn scrubber(self: Arc<Self>) {
+        loop {
+            let batch: Vec<Cell> = {
+                let mut st = lock(&self.state);
+                while st.pending.is_empty() && !st.shut {
+                    st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                if st.pending.is_empty() {
+                    return;
+                }
+                st.pending.drain(..).collect()
+            };
+            let marks: Vec<u32> = batch
+                .iter()
+                .map(|c| nft::conntrack_mark(c.cell_addr))
+                .collect();
+            let flushed = netlink::flush_conntrack(&marks);
+            let mut failed = 0;
+            for cell in batch {
+                let shut = lock(&self.state).shut;
+                if shut {
+                    let _ = self.destroy_cell(cell);
+                } else if let Err(e) = &flushed {
+                    tracing::warn!(cell = %cell.name, reason = %e.reason, "sandbox: conntrack flush failed; destroying the cell");
+                    let _ = self.destroy_cell(cell);
+                    failed += 1;
+                } else {
+                    lock(&self.state).idle.push_back(cell);
+                    self.returned.notify_one();
+                }
+            }
+            for _ in 0..failed {
+                self.replace_one();
             }
         }
     }
@@ -275,15 +334,23 @@ impl CellPool {
             free: (0..cfg.max_cells).collect(),
             ..State::default()
         };
+        let inner = Arc::new(Inner {
+            cfg,
+            layout,
+            user,
+            hardening,
+            state: Mutex::new(state),
+            returned: Condvar::new(),
+            work: Condvar::new(),
+        });
+        let scrub_inner = inner.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("{}-scrub", inner.cfg.prefix))
+            .spawn(move || scrub_inner.scrubber())
+            .map_err(|e| SandboxError::io("spawn the cell scrubber thread", e))?;
         let pool = CellPool {
-            inner: Arc::new(Inner {
-                cfg,
-                layout,
-                user,
-                hardening,
-                state: Mutex::new(state),
-                returned: Condvar::new(),
-            }),
+            inner,
+            scrubber: Mutex::new(Some(handle)),
         };
         for _ in 0..pool.inner.cfg.pool_size {
             let idx = pool.inner.take_index(&mut lock(&pool.inner.state));
@@ -291,11 +358,7 @@ impl CellPool {
             match pool.inner.create_cell(i) {
                 Ok(c) => lock(&pool.inner.state).idle.push_back(c),
                 Err(e) => {
-                    {
-                        let mut st = lock(&pool.inner.state);
-                        st.live -= 1;
-                        st.free.push(i);
-                    }
+                    pool.inner.untake_index(i);
                     pool.shutdown();
                     return Err(e);
                 }
@@ -319,7 +382,7 @@ impl CellPool {
         self.inner.layout.version()
     }
 
-    /// Cells currently idle (warm) in the pool.
+    /// Cells currently idle (warm and scrubbed) in the pool.
     pub fn idle(&self) -> usize {
         lock(&self.inner.state).idle.len()
     }
@@ -352,9 +415,7 @@ impl CellPool {
                         tenant: tenant.to_string(),
                     }),
                     Err(e) => {
-                        let mut st = lock(&inner.state);
-                        st.live -= 1;
-                        st.free.push(i);
+                        inner.untake_index(i);
                         Err(e)
                     }
                 };
@@ -374,9 +435,12 @@ impl CellPool {
         }
     }
 
-    /// Scrubs the cell (kills every process in its cgroup, deletes its conntrack entries) and
-    /// returns it to the pool for any tenant. If scrubbing fails the cell is destroyed, a new one
-    /// is created in its place, and the error says why.
+    /// Scrubs the cell and returns it to the pool for any tenant. Every process in the cell's
+    /// cgroup is SIGKILLed and gone when this returns (microseconds when the handler already
+    /// exited); the cell's conntrack entries are then deleted by the pool's scrubber thread,
+    /// and only after that is the cell handed out again. If killing fails, the cell is
+    /// destroyed, a new one is created in its place, and the error says why; a failed
+    /// conntrack flush likewise destroys and replaces the cell (logged with `tracing`).
     pub fn release(&self, mut lease: CellLease) -> Result<(), SandboxError> {
         match lease.cell.take() {
             Some(cell) => lease.inner.give_back(cell),
@@ -384,8 +448,26 @@ impl CellPool {
         }
     }
 
+    /// Destroys the cell instead of returning it (e.g. after a handler misbehaved). The pool
+    /// creates a fresh cell on a later `acquire` when no warm one is left.
+    pub fn discard(&self, mut lease: CellLease) -> Result<(), SandboxError> {
+        match lease.cell.take() {
+            Some(cell) => {
+                cell.fds.generation.fetch_add(1, Ordering::SeqCst);
+                let name = cell.name.clone();
+                lease
+                    .inner
+                    .destroy_cell(cell)
+                    .map_err(|reason| SandboxError::Scrub { cell: name, reason })
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Removes leftovers of a pool with this prefix (netns under /run/netns, host veths, the nft
-    /// table, cgroups) — e.g. after a crash. Safe to call when there are none.
+    /// table, cgroups, killing any process still in them) — e.g. after a crash. Safe to call
+    /// when there are none. The prefix identifies one Warden instance: a live pool with the
+    /// same prefix in another process would be torn down too.
     pub fn cleanup_stale(prefix: &str) -> Result<CleanupReport, SandboxError> {
         let mut report = CleanupReport::default();
         if let Ok(layout) = Layout::detect() {
@@ -418,12 +500,18 @@ impl CellPool {
     /// Destroys idle cells, the nft table and the cgroup parents. Leased cells are destroyed
     /// when their lease is released or dropped. Idempotent; also run on drop of the last handle.
     pub fn shutdown(&self) {
-        let idle: Vec<Cell> = {
-            let mut st = lock(&self.inner.state);
-            st.shut = true;
-            st.idle.drain(..).collect()
-        };
+        lock(&self.inner.state).shut = true;
+        self.inner.work.notify_all();
         self.inner.returned.notify_all();
+        let handle = self
+            .scrubber
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let idle: Vec<Cell> = lock(&self.inner.state).idle.drain(..).collect();
         for cell in idle {
             let _ = self.inner.destroy_cell(cell);
         }
@@ -487,7 +575,14 @@ impl CellLease {
         cell.fds.cgroup.apply(limits)?;
         let fds = cell.fds.clone();
         let hardening = self.inner.hardening.clone();
-        let run = move || child::enter_cell(&fds.netns, &fds.cgroup.procs, &hardening);
+        let generation = fds.generation.load(Ordering::SeqCst);
+        let run = move || {
+            if fds.generation.load(Ordering::SeqCst) != generation {
+                // The lease this command was configured under has ended.
+                return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            child::enter_cell(&fds.netns, &fds.cgroup.procs, &hardening)
+        };
         // SAFETY: `enter_cell` runs between fork and exec. It allocates nothing and takes no
         // locks: it only issues syscalls on fds and data prepared here, which the closure keeps
         // alive through the Arcs it owns.
@@ -502,7 +597,7 @@ impl Drop for CellLease {
     fn drop(&mut self) {
         if let Some(cell) = self.cell.take() {
             if let Err(e) = self.inner.give_back(cell) {
-                eprintln!("warden-sandbox: releasing a dropped lease: {e}");
+                tracing::warn!(error = %e, "sandbox: releasing a dropped lease");
             }
         }
     }

@@ -28,7 +28,7 @@ fn can_run() -> bool {
 fn config(prefix: &str, third_octet: u8, proxy: u16, dns: u16) -> PoolConfig {
     let mut cfg = PoolConfig::new(proxy, dns, 9001);
     cfg.prefix = prefix.to_string();
-    cfg.subnet = Ipv4Net::new(Ipv4Addr::new(10, 201, third_octet, 0), 24).unwrap();
+    cfg.subnet = Ipv4Net::new(Ipv4Addr::new(10, 251, third_octet, 0), 24).unwrap();
     cfg.pool_size = 2;
     cfg.max_cells = 4;
     cfg
@@ -116,7 +116,7 @@ async fn tcp_and_dns_go_to_warden_everything_else_is_dropped() {
     let pool = CellPool::create(cfg).unwrap();
     let lease = pool.acquire("tenant-a").unwrap();
     let (cell, host) = (lease.cell_addr(), lease.host_addr());
-    assert_eq!(cell.octets()[..3], [10, 201, 1]);
+    assert_eq!(cell.octets()[..3], [10, 251, 1]);
     assert_eq!(u32::from(cell), u32::from(host) + 1);
 
     let targets = vec![
@@ -250,6 +250,15 @@ for name, args in [("raw", (socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
         socket.socket(*args).close(); print("socket", name, "ok")
     except OSError as e:
         print("socket", name, errno.errorcode.get(e.errno))
+import platform
+nr_clone, nr_clone3 = (56, 435) if platform.machine() == "x86_64" else (220, 435)
+for name, flag in [("newuser", 0x10000000), ("newnet", 0x40000000), ("newpid", 0x20000000)]:
+    rc = libc.syscall(nr_clone, flag | 17, 0, 0, 0, 0)
+    if rc == 0:
+        os._exit(0)
+    print("clone", name, rc, errno.errorcode.get(ctypes.get_errno()))
+rc = libc.syscall(nr_clone3, 0, 0)
+print("clone3", rc, errno.errorcode.get(ctypes.get_errno()))
 r = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True)
 print("unshare-cmd", r.returncode, r.stderr.strip().replace("\n", " "))
 pid = os.fork()
@@ -288,6 +297,10 @@ fn handler_runs_unprivileged_with_seccomp() {
         "socket packet EPERM".into(),
         "socket netlink EPERM".into(),
         "socket tcp ok".into(),
+        "clone newuser -1 EPERM".into(),
+        "clone newnet -1 EPERM".into(),
+        "clone newpid -1 EPERM".into(),
+        "clone3 -1 ENOSYS".into(),
         "fork ok True".into(),
     ] {
         assert!(so.contains(&want), "missing {want:?} in:\n{}", text(&out));
@@ -338,6 +351,20 @@ print(ok, fail, flush=True)
 os._exit(0)
 "#;
     let out = py(&lease, &limits, bomb);
+    let quota = Path::new("/sys/fs/cgroup/cpu/warden-wtd")
+        .join(lease.name())
+        .join("cpu.cfs_quota_us");
+    let max = Path::new("/sys/fs/cgroup/warden-wtd")
+        .join(lease.name())
+        .join("cpu.max");
+    if quota.exists() {
+        assert_eq!(std::fs::read_to_string(&quota).unwrap().trim(), "50000");
+    } else if max.exists() {
+        assert_eq!(
+            std::fs::read_to_string(&max).unwrap().trim(),
+            "50000 100000"
+        );
+    }
     let so = String::from_utf8_lossy(&out.stdout).to_string();
     let nums: Vec<u32> = so
         .split_whitespace()
@@ -356,28 +383,54 @@ os._exit(0)
     pool.release(lease).unwrap();
 }
 
+/// Conntrack entries with original source `addr`, counted with the conntrack tool.
+fn conntrack_entries(addr: Ipv4Addr) -> usize {
+    let out = Command::new("conntrack")
+        .args(["-L", "-s", &addr.to_string()])
+        .output()
+        .expect("conntrack tool (apt-get install conntrack)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
 #[test]
 fn release_kills_orphans_and_reacquire_is_clean() {
     if !can_run() {
         return;
     }
-    let mut cfg = config("wte", 5, 15001, 15353);
+    let proxy = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let mut cfg = config("wte", 5, proxy.local_addr().unwrap().port(), 15353);
     cfg.pool_size = 1;
     cfg.max_cells = 1;
     let pool = CellPool::create(cfg).unwrap();
     let lease = pool.acquire("tenant-a").unwrap();
     let name = lease.name().to_string();
-    let mut cmd = Command::new("/bin/sh");
-    cmd.args(["-c", "sleep 300 >/dev/null 2>&1 & echo $!"])
-        .current_dir("/");
+    let mut cmd = Command::new("/bin/bash");
+    // An orphan that outlives its parent and holds a TCP connection open (a conntrack entry).
+    cmd.args([
+        "-c",
+        "exec 3<>/dev/tcp/93.184.216.34/80; sleep 300 >/dev/null 2>&1 & echo $!",
+    ])
+    .current_dir("/");
     lease.configure(&mut cmd, &Limits::default()).unwrap();
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let mut stale = Command::new("/bin/true");
+    lease.configure(&mut stale, &Limits::default()).unwrap();
     assert_eq!(
         lease.pids(),
         vec![pid],
         "the orphan outlives its parent inside the cell"
+    );
+    let (_conn, peer) = proxy.accept().unwrap();
+    let cell = lease.cell_addr();
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(cell));
+    assert!(
+        conntrack_entries(cell) > 0,
+        "expected a conntrack entry from {cell}"
     );
     pool.release(lease).unwrap();
 
@@ -391,11 +444,25 @@ fn release_kills_orphans_and_reacquire_is_clean() {
         "orphan {pid} still alive: {state}"
     );
 
+    // A command configured under the ended lease cannot start in the cell any more.
+    let err = stale.status().expect_err("stale command must not spawn");
+    assert_eq!(err.raw_os_error(), Some(libc::ESTALE), "{err}");
+
+    // The only cell comes back once the scrubber has flushed its conntrack entries.
     let again = pool.acquire("tenant-b").unwrap();
-    assert_eq!(again.name(), name, "the only cell comes back, scrubbed");
+    assert_eq!(again.name(), name);
+    assert_eq!(
+        conntrack_entries(cell),
+        0,
+        "release must flush the cell's conntrack entries"
+    );
     assert_eq!(again.tenant(), "tenant-b");
     assert!(again.pids().is_empty());
     drop(again); // Drop releases as well.
+    let t = std::time::Instant::now();
+    while pool.idle() != 1 && t.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(pool.idle(), 1);
 }
 
@@ -450,7 +517,7 @@ fn cleanup_stale_removes_a_crashed_pool() {
     let mut cmd = Command::new("/bin/sleep");
     cmd.arg("300");
     lease.configure(&mut cmd, &Limits::default()).unwrap();
-    let _child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     std::mem::forget(lease);
     std::mem::forget(pool);
     assert!(Path::new("/run/netns/wtf0").exists() && link_exists("wtf0-h") && table_exists("wtf"));
@@ -464,6 +531,12 @@ fn cleanup_stale_removes_a_crashed_pool() {
     assert!(
         !Path::new("/run/netns/wtf0").exists() && !link_exists("wtf0-h") && !table_exists("wtf")
     );
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the stale cell's process was killed"
+    );
     assert!(
         !Path::new("/sys/fs/cgroup/pids/warden-wtf").exists()
             && !Path::new("/sys/fs/cgroup/warden-wtf").exists()
@@ -476,4 +549,37 @@ fn cleanup_stale_removes_a_crashed_pool() {
     assert!(
         !Path::new("/run/netns/wtf1").exists() && !link_exists("wtf1-h") && !table_exists("wtf")
     );
+}
+
+#[test]
+fn concurrent_leases_never_share_a_cell() {
+    if !can_run() {
+        return;
+    }
+    let mut cfg = config("wth", 8, 15001, 15353);
+    cfg.pool_size = 2;
+    cfg.max_cells = 3;
+    cfg.acquire_timeout = Duration::from_secs(5);
+    let pool = std::sync::Arc::new(CellPool::create(cfg).unwrap());
+    let held = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (pool, held) = (pool.clone(), held.clone());
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let lease = pool.acquire(&format!("tenant-{t}")).unwrap();
+                    assert!(
+                        held.lock().unwrap().insert(lease.name().to_string()),
+                        "cell handed out twice"
+                    );
+                    std::thread::sleep(Duration::from_micros(200));
+                    held.lock().unwrap().remove(lease.name());
+                    pool.release(lease).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
 }
