@@ -49,14 +49,15 @@ fn benches(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // Nothing listens on port 1: records stay queued, so this measures the append alone.
+    // Nothing listens on port 1: records stay queued, so this measures the append alone
+    // (including dropping the oldest once the 64 MiB bound is reached).
     let mut o = ExporterOptions::new(
         "http://127.0.0.1:1/v1/verdicts",
         dir.path().join("export"),
         "dp-1",
     );
     o.backoff_base = Duration::from_secs(30);
-    o.queue_max_bytes = 256 * 1024 * 1024;
+    o.queue_max_bytes = 64 * 1024 * 1024;
     let exporter = rt.block_on(async { Exporter::start(o).unwrap() });
     let record = ExportRecord::from_verdict(&v, "dp-1", SystemTime::UNIX_EPOCH);
     c.bench_function("exporter_enqueue_durable_append", |b| {
