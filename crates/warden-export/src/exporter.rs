@@ -1,6 +1,7 @@
 //! The exporter: a durable, bounded queue drained by a background task that posts batches
 //! to the control plane with retries, exponential backoff and jitter.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -310,15 +311,15 @@ impl Exporter {
 }
 
 async fn sync_now(inner: &Arc<Inner>) -> Result<(), ExportError> {
-    let file = inner.queue().take_dirty();
-    if let Some(f) = file {
-        let dir = inner.options.queue_dir.clone();
-        let res = tokio::task::spawn_blocking(move || f.sync_data())
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-        res.map_err(|source| ExportError::Io { path: dir, source })?;
+    let files = inner.queue().take_dirty();
+    if files.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let dir = inner.options.queue_dir.clone();
+    tokio::task::spawn_blocking(move || files.iter().try_for_each(File::sync_data))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        .map_err(|source| ExportError::Io { path: dir, source })
 }
 
 async fn sync_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {

@@ -56,6 +56,8 @@ pub(crate) struct Queue {
     pending_bytes: u64,
     pending_records: u64,
     dirty: bool,
+    /// Former tails whose appends have not been fsynced yet.
+    unsynced: Vec<File>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> ExportError {
@@ -152,6 +154,7 @@ impl Queue {
             pending_bytes: 0,
             pending_records: 0,
             dirty: false,
+            unsynced: Vec::new(),
         };
         for s in &q.segments {
             let from = if s.seq == q.cursor.seg {
@@ -196,7 +199,10 @@ impl Queue {
         }
         let mut dropped = 0;
         if self.pending_bytes + len > self.max_bytes {
-            dropped = self.drop_oldest(self.pending_bytes + len - self.max_bytes)?;
+            // Free at least 1/64 of the bound at a time, so a queue that stays full does
+            // not rewrite the cursor on every append.
+            let need = (self.pending_bytes + len - self.max_bytes).max(self.max_bytes / 64);
+            dropped = self.drop_oldest(need)?;
         }
         let need_new = match self.segments.back() {
             None => true,
@@ -209,8 +215,8 @@ impl Queue {
                 .map_or(self.cursor.seg.max(1), |s| s.seq + 1);
             let path = seg_path(&self.dir, seq);
             if let Some(old) = self.tail.take() {
-                // The previous tail is complete: make it durable before moving on.
-                old.sync_data().map_err(|e| io_err(&path, e))?;
+                // The previous tail is complete; the next fsync round covers it too.
+                self.unsynced.push(old);
             }
             let f = OpenOptions::new()
                 .create(true)
@@ -240,12 +246,16 @@ impl Queue {
         Ok(dropped)
     }
 
-    /// A handle to fsync outside the lock, if anything was appended since the last call.
-    pub fn take_dirty(&mut self) -> Option<File> {
-        if !std::mem::take(&mut self.dirty) {
-            return None;
+    /// Handles to fsync outside the lock: segments closed since the last call, and the
+    /// tail if anything was appended to it.
+    pub fn take_dirty(&mut self) -> Vec<File> {
+        let mut files = std::mem::take(&mut self.unsynced);
+        if std::mem::take(&mut self.dirty) {
+            if let Some(f) = self.tail.as_ref().and_then(|f| f.try_clone().ok()) {
+                files.push(f);
+            }
         }
-        self.tail.as_ref().and_then(|f| f.try_clone().ok())
+        files
     }
 
     /// Advances the cursor over the oldest records until at least `bytes` are freed.
@@ -253,6 +263,7 @@ impl Queue {
         let mut freed = 0;
         let mut dropped = 0;
         while freed < bytes && self.pending_records > 0 {
+            let before = freed;
             self.skip_exhausted_head()?;
             let Some(head) = self.segments.front() else {
                 break;
@@ -272,8 +283,14 @@ impl Queue {
                 self.cursor.off += n;
                 freed += n;
                 dropped += 1;
-                self.pending_bytes -= n;
+                self.pending_bytes = self.pending_bytes.saturating_sub(n);
                 self.pending_records = self.pending_records.saturating_sub(1);
+            }
+            if freed == before {
+                // Nothing left to read: the counts were off; what is on disk wins.
+                self.pending_records = 0;
+                self.pending_bytes = 0;
+                break;
             }
         }
         self.skip_exhausted_head()?;
@@ -480,6 +497,20 @@ mod tests {
         assert_eq!(seen.len(), 7);
         assert!(seen[0].contains("inv-0003") && seen[6].contains("inv-0009"));
         assert_eq!(q.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn sustained_appends_to_a_full_queue_keep_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = rec(0).len() as u64 + 1;
+        let mut q = Queue::open(dir.path(), one * 7, one * 3).unwrap();
+        let mut dropped = 0;
+        for i in 0..3000 {
+            dropped += q.append(&rec(i % 10_000)).unwrap();
+            assert!(q.pending_bytes() <= one * 7);
+        }
+        assert_eq!(q.pending_records(), 7);
+        assert_eq!(dropped, 3000 - 7);
     }
 
     #[test]

@@ -272,7 +272,9 @@ impl Catalog {
         }
         let Some(engine) = engine else {
             return Err(LoadErrors {
-                errors: vec![LoadError::Catalog("policy engine could not be built".into())],
+                errors: vec![LoadError::Catalog(
+                    "policy engine could not be built".into(),
+                )],
             });
         };
         let tools = manifests
@@ -337,7 +339,10 @@ impl Catalog {
             SchemaKind::OpenApi => {
                 let (Some(method), Some(path)) = (&call.http_method, &call.api_path) else {
                     return Err(unknown(match &call.function {
-                        Some(f) => format!("`{}` (it takes apiPath and httpMethod, not function)", truncate(f, 64)),
+                        Some(f) => format!(
+                            "`{}` (it takes apiPath and httpMethod, not function)",
+                            truncate(f, 64)
+                        ),
                         None => "(apiPath and httpMethod are required)".into(),
                     }));
                 };
@@ -345,7 +350,9 @@ impl Catalog {
                 entry
                     .routes
                     .get(&(method.clone(), path.clone()))
-                    .ok_or_else(|| unknown(format!("{} {}", truncate(&method, 16), truncate(path, 128))))?
+                    .ok_or_else(|| {
+                        unknown(format!("{} {}", truncate(&method, 16), truncate(path, 128)))
+                    })?
             }
             SchemaKind::Functions => {
                 let Some(f) = &call.function else {
@@ -387,7 +394,10 @@ impl Catalog {
                     errors
                         .into_iter()
                         .map(|mut e| {
-                            e.message = format!("{} (after the trusted tenant replaced a tenant reference)", e.message);
+                            e.message = format!(
+                                "{} (after the trusted tenant replaced a tenant reference)",
+                                e.message
+                            );
                             e
                         })
                         .collect(),
@@ -419,7 +429,10 @@ impl Catalog {
         let param_types = args
             .params
             .iter()
-            .map(|(n, _, _)| op.param(n).map_or("string", |p| p.value_type.bedrock_name()))
+            .map(|(n, _, _)| {
+                op.param(n)
+                    .map_or("string", |p| p.value_type.bedrock_name())
+            })
             .collect();
         let body_types = op
             .body
@@ -435,7 +448,11 @@ impl Catalog {
             api_path: op.path.clone(),
             http_method: op.method.clone(),
             function: op.function.clone(),
-            parameters: args.params.into_iter().map(|(n, raw, _)| (n, raw)).collect(),
+            parameters: args
+                .params
+                .into_iter()
+                .map(|(n, raw, _)| (n, raw))
+                .collect(),
             request_body: args.body.map(Value::Object),
             overrides,
             determining_policies: determining,

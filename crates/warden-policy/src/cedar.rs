@@ -18,8 +18,8 @@
 
 use crate::manifest::{effects_str, Operation, ToolManifest, ValueType};
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
+    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use serde_json::{json, Map, Value};
@@ -112,7 +112,10 @@ pub(crate) fn schema_json<'a>(tools: impl IntoIterator<Item = &'a ToolManifest>)
             let mut args = Map::new();
             let mut typed = Map::new();
             for (name, ty, required, single_type) in op_inputs(op) {
-                args.insert(name.to_string(), json!({"type": "String", "required": required}));
+                args.insert(
+                    name.to_string(),
+                    json!({"type": "String", "required": required}),
+                );
                 let required = required && single_type;
                 let t = match ty {
                     ValueType::Integer => Some((json!({"type": "Long"}), required)),
@@ -182,7 +185,11 @@ fn op_inputs(op: &Operation) -> Vec<(&str, ValueType, bool, bool)> {
         out.extend(
             b.properties
                 .iter()
-                .map(|p| (p.name.as_str(), p.value_type, p.required, single(&p.schema))),
+                // A body property is always there only when the body itself is required.
+                .map(|p| {
+                    let required = b.required && p.required;
+                    (p.name.as_str(), p.value_type, required, single(&p.schema))
+                }),
         );
     }
     out
@@ -507,7 +514,8 @@ impl Engine {
             EntityUid::from_type_name_and_id(self.tenant_type.clone(), EntityId::new(tenant));
         let user_uid =
             EntityUid::from_type_name_and_id(self.user_type.clone(), EntityId::new(subject));
-        let tool_uid = EntityUid::from_type_name_and_id(self.tool_type.clone(), EntityId::new(tool));
+        let tool_uid =
+            EntityUid::from_type_name_and_id(self.tool_type.clone(), EntityId::new(tool));
         let str_expr = |s: &str| RestrictedExpression::new_string(s.to_string());
         let tags = claims.iter().map(|(k, v)| {
             let text = match v {

@@ -104,9 +104,10 @@ impl Builder {
                 Some(k) => {
                     if map.contains_key(&k) {
                         duplicate = Some(format!(
-                            "invalid YAML at line {} column {}: duplicate key `{k}`",
+                            "invalid YAML at line {} column {}: duplicate key `{}`",
                             mark.line(),
-                            mark.col() + 1
+                            mark.col() + 1,
+                            crate::manifest::truncate(&k, 64)
                         ));
                     }
                     map.insert(k, v);
@@ -158,7 +159,9 @@ impl MarkedEventReceiver for Builder {
                 }
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq(items, anchor)) => self.push_value(Value::Array(items), anchor, mark),
+                Some(Frame::Seq(items, anchor)) => {
+                    self.push_value(Value::Array(items), anchor, mark)
+                }
                 Some(Frame::Map(map, _, anchor)) => {
                     self.push_value(Value::Object(map), anchor, mark)
                 }
@@ -215,9 +218,7 @@ fn parse_yaml(text: &str) -> Result<Value, String> {
     if let Some(e) = builder.error {
         return Err(e);
     }
-    builder
-        .root
-        .ok_or_else(|| "empty document".to_string())
+    builder.root.ok_or_else(|| "empty document".to_string())
 }
 
 /// Escapes one JSON-pointer reference token (`~` → `~0`, `/` → `~1`).

@@ -25,5 +25,5 @@ pub use manifest::{
     SchemaKind, ToolManifest, ValueType,
 };
 pub use scope::{is_tenant_field, TenantOverride};
-pub use validate::{coerce, validate_call, ArgError, VALUE_EXCERPT_CHARS};
+pub use validate::{coerce, validate_call, ArgError, ValidatedArgs, VALUE_EXCERPT_CHARS};
 pub use warden_config::{Effects, TenantScopeAction};

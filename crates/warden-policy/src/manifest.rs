@@ -27,7 +27,13 @@ pub struct SchemaError {
 
 impl fmt::Display for SchemaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}: {}", self.file.display(), self.pointer, self.message)
+        write!(
+            f,
+            "{}#{}: {}",
+            self.file.display(),
+            self.pointer,
+            self.message
+        )
     }
 }
 
@@ -295,7 +301,9 @@ impl ToolManifest {
         text: &str,
         effects: Option<Effects>,
     ) -> Result<ToolManifest, Vec<SchemaError>> {
-        let json_hint = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let json_hint = file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let doc = parse_document(text, json_hint).map_err(|m| {
             vec![SchemaError {
                 file: file.to_path_buf(),
@@ -344,10 +352,13 @@ fn read_schema_file(path: &Path) -> Result<String, String> {
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
 }
 
-const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 const TYPES: [&str; 6] = ["string", "number", "integer", "boolean", "array", "object"];
 
 struct Loader<'a> {
@@ -423,11 +434,17 @@ impl<'a> Loader<'a> {
             Some(v) if v.starts_with("3.0") => self.v30 = true,
             Some(v) if v.starts_with("3.1") => self.v30 = false,
             Some(v) => {
-                self.err("/openapi", format!("unsupported OpenAPI version `{v}` (3.0 or 3.1)"));
+                self.err(
+                    "/openapi",
+                    format!("unsupported OpenAPI version `{v}` (3.0 or 3.1)"),
+                );
                 return Vec::new();
             }
             None => {
-                self.err("/openapi", "missing `openapi` version string (an OpenAPI 3 document is required)");
+                self.err(
+                    "/openapi",
+                    "missing `openapi` version string (an OpenAPI 3 document is required)",
+                );
                 return Vec::new();
             }
         }
@@ -500,7 +517,10 @@ impl<'a> Loader<'a> {
                 if !valid_operation_id(s) {
                     self.err(
                         ptr(op_ptr, "operationId"),
-                        format!("operation id `{}` must be 1-128 characters of A-Za-z0-9_.:-", truncate(s, 64)),
+                        format!(
+                            "operation id `{}` must be 1-128 characters of A-Za-z0-9_.:-",
+                            truncate(s, 64)
+                        ),
                     );
                 }
                 s.clone()
@@ -561,7 +581,10 @@ impl<'a> Loader<'a> {
             if p.location == ParamLocation::Path && !template.contains(&p.name) {
                 self.err(
                     ptr(op_ptr, "parameters"),
-                    format!("path parameter `{}` does not appear in the path template `{path}`", p.name),
+                    format!(
+                        "path parameter `{}` does not appear in the path template `{path}`",
+                        p.name
+                    ),
                 );
             }
         }
@@ -574,7 +597,10 @@ impl<'a> Loader<'a> {
                 if params.iter().any(|q| q.name == p.name) {
                     self.err(
                         ptr(op_ptr, "requestBody"),
-                        format!("request body property `{}` has the same name as a parameter", p.name),
+                        format!(
+                            "request body property `{}` has the same name as a parameter",
+                            p.name
+                        ),
                     );
                 }
             }
@@ -612,7 +638,10 @@ impl<'a> Loader<'a> {
         let Some(pointer) = r.strip_prefix('#') else {
             self.err(
                 ptr(at, "$ref"),
-                format!("`$ref` `{}` is not a local reference (`#/...`)", truncate(r, 128)),
+                format!(
+                    "`$ref` `{}` is not a local reference (`#/...`)",
+                    truncate(r, 128)
+                ),
             );
             return None;
         };
@@ -682,7 +711,10 @@ impl<'a> Loader<'a> {
         let value_type = ValueType::of_schema(&schema);
         match value_type {
             ValueType::Object => {
-                self.err(&s_ptr, format!("parameter `{name}`: type `object` is not supported for parameters"));
+                self.err(
+                    &s_ptr,
+                    format!("parameter `{name}`: type `object` is not supported for parameters"),
+                );
                 return None;
             }
             ValueType::Array => {
@@ -690,7 +722,9 @@ impl<'a> Loader<'a> {
                 if matches!(item_t, Some(ValueType::Array | ValueType::Object)) {
                     self.err(
                         ptr(&s_ptr, "items"),
-                        format!("parameter `{name}`: arrays of arrays or objects are not supported"),
+                        format!(
+                            "parameter `{name}`: arrays of arrays or objects are not supported"
+                        ),
                     );
                     return None;
                 }
@@ -724,7 +758,10 @@ impl<'a> Loader<'a> {
             None => (b, b_ptr.to_string()),
         };
         let Some(content) = b.get("content").and_then(Value::as_object) else {
-            self.err(ptr(&b_ptr, "content"), "request body has no `content` object");
+            self.err(
+                ptr(&b_ptr, "content"),
+                "request body has no `content` object",
+            );
             return None;
         };
         let c_ptr = ptr(&ptr(&b_ptr, "content"), "application/json");
@@ -732,22 +769,37 @@ impl<'a> Loader<'a> {
             let types: Vec<&str> = content.keys().map(String::as_str).collect();
             self.err(
                 ptr(&b_ptr, "content"),
-                format!("request body has no `application/json` content (found: {})", types.join(", ")),
+                format!(
+                    "request body has no `application/json` content (found: {})",
+                    types.join(", ")
+                ),
             );
             return None;
         };
         let Some(schema) = media.get("schema") else {
-            self.err(ptr(&c_ptr, "schema"), "request body content has no `schema`");
+            self.err(
+                ptr(&c_ptr, "schema"),
+                "request body content has no `schema`",
+            );
             return None;
         };
         let s_ptr = ptr(&c_ptr, "schema");
         let schema = self.schema(schema, &s_ptr, &mut Vec::new())?;
         let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-            self.err(&s_ptr, "request body schema must be an object with `properties`");
+            self.err(
+                &s_ptr,
+                "request body schema must be an object with `properties`",
+            );
             return None;
         };
-        if !matches!(ValueType::of_schema(&schema), ValueType::Object | ValueType::Any) {
-            self.err(ptr(&s_ptr, "type"), "request body schema must be of type `object`");
+        if !matches!(
+            ValueType::of_schema(&schema),
+            ValueType::Object | ValueType::Any
+        ) {
+            self.err(
+                ptr(&s_ptr, "type"),
+                "request body schema must be of type `object`",
+            );
             return None;
         }
         let required: BTreeSet<&str> = schema
@@ -789,7 +841,12 @@ impl<'a> Loader<'a> {
         self.nodes += 1;
         if self.nodes > MAX_EXPANDED_NODES {
             if self.nodes == MAX_EXPANDED_NODES + 1 {
-                self.err(at, format!("schemas expand beyond {MAX_EXPANDED_NODES} nodes once `$ref`s are inlined"));
+                self.err(
+                    at,
+                    format!(
+                        "schemas expand beyond {MAX_EXPANDED_NODES} nodes once `$ref`s are inlined"
+                    ),
+                );
             }
             return None;
         }
@@ -810,11 +867,17 @@ impl<'a> Loader<'a> {
                 return None;
             };
             if stack.iter().any(|s| s == r) {
-                self.err(ptr(at, "$ref"), format!("recursive `$ref` `{}` is not supported", truncate(r, 128)));
+                self.err(
+                    ptr(at, "$ref"),
+                    format!("recursive `$ref` `{}` is not supported", truncate(r, 128)),
+                );
                 return None;
             }
             if stack.len() >= MAX_REF_DEPTH {
-                self.err(ptr(at, "$ref"), format!("`$ref` chain deeper than {MAX_REF_DEPTH}"));
+                self.err(
+                    ptr(at, "$ref"),
+                    format!("`$ref` chain deeper than {MAX_REF_DEPTH}"),
+                );
                 return None;
             }
             let (target, t_ptr) = self.resolve_ref(r, at)?;
@@ -829,7 +892,8 @@ impl<'a> Loader<'a> {
         for (k, val) in o {
             let k_ptr = ptr(at, k);
             match k.as_str() {
-                "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas" => {
+                "properties" | "patternProperties" | "$defs" | "definitions"
+                | "dependentSchemas" => {
                     let Some(m) = val.as_object() else {
                         self.err(&k_ptr, format!("`{k}` must be an object"));
                         ok = false;
@@ -864,10 +928,26 @@ impl<'a> Loader<'a> {
                     self.err(&k_ptr, format!("`{k}` must be an array of schemas"));
                     ok = false;
                 }
-                "items" | "additionalProperties" | "additionalItems" | "not" | "contains"
-                | "propertyNames" | "if" | "then" | "else" | "unevaluatedItems"
+                "items"
+                | "additionalProperties"
+                | "additionalItems"
+                | "not"
+                | "contains"
+                | "propertyNames"
+                | "if"
+                | "then"
+                | "else"
+                | "unevaluatedItems"
                 | "unevaluatedProperties" => {
-                    if val.is_boolean() && matches!(k.as_str(), "additionalProperties" | "unevaluatedProperties" | "additionalItems" | "unevaluatedItems") {
+                    if val.is_boolean()
+                        && matches!(
+                            k.as_str(),
+                            "additionalProperties"
+                                | "unevaluatedProperties"
+                                | "additionalItems"
+                                | "unevaluatedItems"
+                        )
+                    {
                         out.insert(k.clone(), val.clone());
                         continue;
                     }
@@ -908,7 +988,10 @@ impl<'a> Loader<'a> {
             }
         }
         if self.v30 {
-            for (flag, bound) in [("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")] {
+            for (flag, bound) in [
+                ("exclusiveMinimum", "minimum"),
+                ("exclusiveMaximum", "maximum"),
+            ] {
                 if o.get(flag).and_then(Value::as_bool) == Some(true) {
                     match out.remove(bound) {
                         Some(limit) => {
@@ -940,7 +1023,10 @@ impl<'a> Loader<'a> {
         };
         for k in root.keys() {
             if k != "functions" {
-                self.err(ptr("", k), format!("unknown key `{}` (expected `functions`)", truncate(k, 64)));
+                self.err(
+                    ptr("", k),
+                    format!("unknown key `{}` (expected `functions`)", truncate(k, 64)),
+                );
             }
         }
         let Some(list) = root.get("functions") else {
@@ -980,8 +1066,17 @@ impl<'a> Loader<'a> {
             return None;
         };
         for k in o.keys() {
-            if !matches!(k.as_str(), "name" | "description" | "parameters" | "requireConfirmation") {
-                self.err(ptr(f_ptr, k), format!("unknown key `{}` (name, description, parameters, requireConfirmation)", truncate(k, 64)));
+            if !matches!(
+                k.as_str(),
+                "name" | "description" | "parameters" | "requireConfirmation"
+            ) {
+                self.err(
+                    ptr(f_ptr, k),
+                    format!(
+                        "unknown key `{}` (name, description, parameters, requireConfirmation)",
+                        truncate(k, 64)
+                    ),
+                );
             }
         }
         let name = match o.get("name").and_then(Value::as_str) {
@@ -1001,7 +1096,10 @@ impl<'a> Loader<'a> {
             Some(Value::String(s)) if s == "DISABLED" => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                self.err(ptr(f_ptr, "requireConfirmation"), "must be `ENABLED` or `DISABLED`");
+                self.err(
+                    ptr(f_ptr, "requireConfirmation"),
+                    "must be `ENABLED` or `DISABLED`",
+                );
                 false
             }
         };
@@ -1017,7 +1115,10 @@ impl<'a> Loader<'a> {
                     }
                 }
             }
-            Some(_) => self.err(ptr(f_ptr, "parameters"), "`parameters` must be an object of name → {type, description, required}"),
+            Some(_) => self.err(
+                ptr(f_ptr, "parameters"),
+                "`parameters` must be an object of name → {type, description, required}",
+            ),
         }
         if self.errors.len() != before {
             return None;
@@ -1047,18 +1148,36 @@ impl<'a> Loader<'a> {
             return None;
         }
         for k in o.keys() {
-            if !matches!(k.as_str(), "type" | "description" | "required" | "x-warden-tenant") {
-                self.err(ptr(p_ptr, k), format!("unknown key `{}` (type, description, required)", truncate(k, 64)));
+            if !matches!(
+                k.as_str(),
+                "type" | "description" | "required" | "x-warden-tenant"
+            ) {
+                self.err(
+                    ptr(p_ptr, k),
+                    format!(
+                        "unknown key `{}` (type, description, required)",
+                        truncate(k, 64)
+                    ),
+                );
             }
         }
         let t = match o.get("type").and_then(Value::as_str) {
             Some(t @ ("string" | "number" | "integer" | "boolean" | "array")) => t,
             Some(t) => {
-                self.err(ptr(p_ptr, "type"), format!("unsupported type `{}` (string, number, integer, boolean, array)", truncate(t, 64)));
+                self.err(
+                    ptr(p_ptr, "type"),
+                    format!(
+                        "unsupported type `{}` (string, number, integer, boolean, array)",
+                        truncate(t, 64)
+                    ),
+                );
                 return None;
             }
             None => {
-                self.err(ptr(p_ptr, "type"), format!("parameter `{name}` has no `type`"));
+                self.err(
+                    ptr(p_ptr, "type"),
+                    format!("parameter `{name}` has no `type`"),
+                );
                 return None;
             }
         };
@@ -1071,7 +1190,10 @@ impl<'a> Loader<'a> {
             }
         };
         if o.get("x-warden-tenant").is_some_and(|v| !v.is_boolean()) {
-            self.err(ptr(p_ptr, "x-warden-tenant"), "`x-warden-tenant` must be true or false");
+            self.err(
+                ptr(p_ptr, "x-warden-tenant"),
+                "`x-warden-tenant` must be true or false",
+            );
             return None;
         }
         let schema = json!({"type": t});
@@ -1093,7 +1215,8 @@ fn valid_function_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 100
         && n.as_bytes()[0].is_ascii_alphanumeric()
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn path_template_names(path: &str) -> BTreeSet<String> {

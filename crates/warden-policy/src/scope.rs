@@ -59,7 +59,12 @@ fn claimed_text(v: &Value) -> Option<String> {
 
 /// Finds every tenant reference that differs from `trusted`. With `replace`, each is set to
 /// the trusted tenant in place.
-pub(crate) fn enforce(op: &Operation, args: &mut Args, trusted: &str, replace: bool) -> Vec<TenantOverride> {
+pub(crate) fn enforce(
+    op: &Operation,
+    args: &mut Args,
+    trusted: &str,
+    replace: bool,
+) -> Vec<TenantOverride> {
     let mut found = Vec::new();
     for (name, raw, value) in &mut args.params {
         let Some(p) = op.param(name) else { continue };
@@ -78,8 +83,20 @@ pub(crate) fn enforce(op: &Operation, args: &mut Args, trusted: &str, replace: b
     }
     if let (Some(body), Some(spec)) = (&mut args.body, &op.body) {
         for (k, v) in body.iter_mut() {
-            let schema = spec.properties.iter().find(|p| &p.name == k).map(|p| &p.schema);
-            walk(k, v, schema, &format!("body.{k}"), trusted, replace, &mut found);
+            let schema = spec
+                .properties
+                .iter()
+                .find(|p| &p.name == k)
+                .map(|p| &p.schema);
+            walk(
+                k,
+                v,
+                schema,
+                &format!("body.{k}"),
+                trusted,
+                replace,
+                &mut found,
+            );
         }
     }
     found
@@ -114,17 +131,31 @@ fn walk(
             let props = schema.and_then(|s| s.get("properties"));
             for (k, child) in o.iter_mut() {
                 let child_schema = props.and_then(|p| p.get(k));
-                walk(k, child, child_schema, &format!("{field}.{k}"), trusted, replace, found);
+                walk(
+                    k,
+                    child,
+                    child_schema,
+                    &format!("{field}.{k}"),
+                    trusted,
+                    replace,
+                    found,
+                );
             }
         }
         Value::Array(a) => {
             let items = schema.and_then(|s| s.get("items"));
             for (i, child) in a.iter_mut().enumerate() {
                 // Array elements carry no name of their own: only the schema can mark them.
-                if marked(items) {
-                    walk("", child, items, &format!("{field}[{i}]"), trusted, replace, found);
-                } else if child.is_object() || child.is_array() {
-                    walk("", child, items, &format!("{field}[{i}]"), trusted, replace, found);
+                if marked(items) || child.is_object() || child.is_array() {
+                    walk(
+                        "",
+                        child,
+                        items,
+                        &format!("{field}[{i}]"),
+                        trusted,
+                        replace,
+                        found,
+                    );
                 }
             }
         }
@@ -138,7 +169,14 @@ mod tests {
 
     #[test]
     fn tenant_names() {
-        for n in ["tenant", "TenantId", "tenant_id", "TENANT-ID", "tenantName", "tenant_name"] {
+        for n in [
+            "tenant",
+            "TenantId",
+            "tenant_id",
+            "TENANT-ID",
+            "tenantName",
+            "tenant_name",
+        ] {
             assert!(is_tenant_field(n), "{n}");
         }
         for n in ["tenants", "tenantIdx", "customer", "my_tenant", ""] {

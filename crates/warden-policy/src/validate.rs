@@ -75,7 +75,12 @@ pub fn coerce(raw: &str, ty: ValueType, schema: &Value) -> Result<Value, String>
                 && raw
                     .bytes()
                     .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
-            match raw.parse::<f64>().ok().filter(|_| looks_numeric).and_then(Number::from_f64) {
+            match raw
+                .parse::<f64>()
+                .ok()
+                .filter(|_| looks_numeric)
+                .and_then(Number::from_f64)
+            {
                 Some(n) => Ok(Value::Number(n)),
                 None => Err("is not a finite number".to_string()),
             }
@@ -125,7 +130,13 @@ pub fn coerce(raw: &str, ty: ValueType, schema: &Value) -> Result<Value, String>
     }
 }
 
-fn arg_error(field: &str, keyword: &str, limit: Option<String>, value: Option<&Value>, message: String) -> ArgError {
+fn arg_error(
+    field: &str,
+    keyword: &str,
+    limit: Option<String>,
+    value: Option<&Value>,
+    message: String,
+) -> ArgError {
     ArgError {
         field: field.to_string(),
         keyword: keyword.to_string(),
@@ -137,7 +148,11 @@ fn arg_error(field: &str, keyword: &str, limit: Option<String>, value: Option<&V
 
 /// Turns a request body as delivered into a JSON object: either a plain object, or Bedrock's
 /// `{"content":{"application/json":{"properties":[{"name","type","value"}]}}}`.
-fn body_object(op: &Operation, body: &Value, errors: &mut Vec<ArgError>) -> Option<Map<String, Value>> {
+fn body_object(
+    op: &Operation,
+    body: &Value,
+    errors: &mut Vec<ArgError>,
+) -> Option<Map<String, Value>> {
     let declares_content = op
         .body
         .as_ref()
@@ -149,18 +164,36 @@ fn body_object(op: &Operation, body: &Value, errors: &mut Vec<ArgError>) -> Opti
             .and_then(|c| c.get("properties"))
         {
             let Some(list) = list.as_array() else {
-                errors.push(arg_error("body", "type", None, None, "`properties` must be an array of {name, type, value}".into()));
+                errors.push(arg_error(
+                    "body",
+                    "type",
+                    None,
+                    None,
+                    "`properties` must be an array of {name, type, value}".into(),
+                ));
                 return None;
             };
             let mut out = Map::new();
             for (i, item) in list.iter().enumerate() {
                 let Some(name) = item.get("name").and_then(Value::as_str) else {
-                    errors.push(arg_error(&format!("body.properties[{i}]"), "required", Some("name".into()), None, "has no `name`".into()));
+                    errors.push(arg_error(
+                        &format!("body.properties[{i}]"),
+                        "required",
+                        Some("name".into()),
+                        None,
+                        "has no `name`".into(),
+                    ));
                     continue;
                 };
                 let value = item.get("value").cloned().unwrap_or(Value::Null);
                 if out.contains_key(name) {
-                    errors.push(arg_error(&format!("body.{}", truncate(name, VALUE_EXCERPT_CHARS)), "duplicate", None, None, "is given more than once".into()));
+                    errors.push(arg_error(
+                        &format!("body.{}", truncate(name, VALUE_EXCERPT_CHARS)),
+                        "duplicate",
+                        None,
+                        None,
+                        "is given more than once".into(),
+                    ));
                     continue;
                 }
                 out.insert(name.to_string(), value);
@@ -171,7 +204,13 @@ fn body_object(op: &Operation, body: &Value, errors: &mut Vec<ArgError>) -> Opti
     match body {
         Value::Object(o) => Some(o.clone()),
         other => {
-            errors.push(arg_error("body", "type", Some("object".into()), Some(other), "must be a JSON object".into()));
+            errors.push(arg_error(
+                "body",
+                "type",
+                Some("object".into()),
+                Some(other),
+                "must be a JSON object".into(),
+            ));
             None
         }
     }
@@ -187,18 +226,39 @@ pub(crate) fn coerce_call(
     let mut errors = Vec::new();
     let mut args = Args::default();
     if params.len() > MAX_INPUTS {
-        errors.push(arg_error("parameters", "maxItems", Some(MAX_INPUTS.to_string()), None, format!("{} parameters given; at most {MAX_INPUTS} are accepted", params.len())));
+        errors.push(arg_error(
+            "parameters",
+            "maxItems",
+            Some(MAX_INPUTS.to_string()),
+            None,
+            format!(
+                "{} parameters given; at most {MAX_INPUTS} are accepted",
+                params.len()
+            ),
+        ));
         return (args, errors);
     }
     let mut seen = BTreeSet::new();
     for (name, raw) in params {
         let shown = truncate(name, VALUE_EXCERPT_CHARS);
         if !seen.insert(name.as_str()) {
-            errors.push(arg_error(&shown, "duplicate", None, None, "is given more than once".into()));
+            errors.push(arg_error(
+                &shown,
+                "duplicate",
+                None,
+                None,
+                "is given more than once".into(),
+            ));
             continue;
         }
         let Some(p) = op.param(name) else {
-            errors.push(arg_error(&shown, "unknown", None, None, format!("is not a parameter of `{}`", op.id)));
+            errors.push(arg_error(
+                &shown,
+                "unknown",
+                None,
+                None,
+                format!("is not a parameter of `{}`", op.id),
+            ));
             continue;
         };
         match coerce(raw, p.value_type, &p.schema) {
@@ -214,7 +274,13 @@ pub(crate) fn coerce_call(
     }
     for p in &op.params {
         if p.required && !seen.contains(p.name.as_str()) {
-            errors.push(arg_error(&p.name, "required", None, None, "is required but missing".into()));
+            errors.push(arg_error(
+                &p.name,
+                "required",
+                None,
+                None,
+                "is required but missing".into(),
+            ));
         }
     }
     let body = body.filter(|b| !b.is_null());
@@ -222,32 +288,67 @@ pub(crate) fn coerce_call(
         (None, Some(b)) => {
             let empty = b.as_object().is_some_and(Map::is_empty);
             if !empty {
-                errors.push(arg_error("body", "unknown", None, None, format!("`{}` takes no request body", op.id)));
+                errors.push(arg_error(
+                    "body",
+                    "unknown",
+                    None,
+                    None,
+                    format!("`{}` takes no request body", op.id),
+                ));
             }
         }
         (Some(spec), None) => {
             if spec.required {
-                errors.push(arg_error("body", "required", None, None, "request body is required but missing".into()));
+                errors.push(arg_error(
+                    "body",
+                    "required",
+                    None,
+                    None,
+                    "request body is required but missing".into(),
+                ));
             }
         }
         (Some(spec), Some(b)) => {
             if let Some(obj) = body_object(op, b, &mut errors) {
                 if obj.len() > MAX_INPUTS {
-                    errors.push(arg_error("body", "maxProperties", Some(MAX_INPUTS.to_string()), None, format!("{} properties given", obj.len())));
+                    errors.push(arg_error(
+                        "body",
+                        "maxProperties",
+                        Some(MAX_INPUTS.to_string()),
+                        None,
+                        format!("{} properties given", obj.len()),
+                    ));
                 } else {
                     let mut out = Map::new();
                     for (k, v) in obj {
                         let field = format!("body.{}", truncate(&k, VALUE_EXCERPT_CHARS));
                         let Some(prop) = spec.properties.iter().find(|p| p.name == k) else {
-                            errors.push(arg_error(&field, "unknown", None, None, format!("is not a request body property of `{}`", op.id)));
+                            errors.push(arg_error(
+                                &field,
+                                "unknown",
+                                None,
+                                None,
+                                format!("is not a request body property of `{}`", op.id),
+                            ));
                             continue;
                         };
                         let v = match v {
-                            Value::String(s) if !matches!(prop.value_type, ValueType::String | ValueType::Any) => {
+                            Value::String(s)
+                                if !matches!(
+                                    prop.value_type,
+                                    ValueType::String | ValueType::Any
+                                ) =>
+                            {
                                 match coerce(&s, prop.value_type, &prop.schema) {
                                     Ok(c) => c,
                                     Err(m) => {
-                                        errors.push(arg_error(&field, "type", Some(prop.value_type.bedrock_name().into()), Some(&Value::String(s)), m));
+                                        errors.push(arg_error(
+                                            &field,
+                                            "type",
+                                            Some(prop.value_type.bedrock_name().into()),
+                                            Some(&Value::String(s)),
+                                            m,
+                                        ));
                                         continue;
                                     }
                                 }
@@ -280,13 +381,16 @@ pub(crate) fn validate_args(op: &Operation, args: &Args) -> Vec<ArgError> {
     errors
 }
 
+/// Parameters with their coerced values, and the request body as a JSON object.
+pub type ValidatedArgs = (Vec<(String, Value)>, Option<Value>);
+
 /// Coerces and validates a call's arguments against one operation (no tenant scope, no
 /// policy): `Ok((parameters with coerced values, body object))` or every problem found.
 pub fn validate_call(
     op: &Operation,
     params: &[(String, String)],
     body: Option<&Value>,
-) -> Result<(Vec<(String, Value)>, Option<Value>), Vec<ArgError>> {
+) -> Result<ValidatedArgs, Vec<ArgError>> {
     let (args, mut errors) = coerce_call(op, params, body);
     errors.extend(validate_args(op, &args));
     if errors.is_empty() {
@@ -337,41 +441,100 @@ fn schema_errors(compiled: &CompiledSchema, value: &Value, prefix: &str, out: &m
         let instance = value.pointer(&pointer);
         let keyword = e.kind().keyword().to_string();
         let (limit, message): (Option<String>, String) = match e.kind() {
-            K::Pattern { pattern } => (Some(pattern.clone()), format!("does not match the pattern `{pattern}`")),
-            K::Enum { options } => (Some(json_limit(options)), format!("is not one of {}", json_limit(options))),
-            K::Constant { expected_value } => (Some(json_limit(expected_value)), format!("must equal {}", json_limit(expected_value))),
-            K::MaxLength { limit } => (Some(limit.to_string()), format!("is longer than {limit} characters")),
-            K::MinLength { limit } => (Some(limit.to_string()), format!("is shorter than {limit} characters")),
-            K::Maximum { limit } => (Some(limit.to_string()), format!("is greater than the maximum {limit}")),
-            K::Minimum { limit } => (Some(limit.to_string()), format!("is less than the minimum {limit}")),
-            K::ExclusiveMaximum { limit } => (Some(limit.to_string()), format!("must be less than {limit}")),
-            K::ExclusiveMinimum { limit } => (Some(limit.to_string()), format!("must be greater than {limit}")),
-            K::MultipleOf { multiple_of, .. } => (Some(multiple_of.to_string()), format!("is not a multiple of {multiple_of}")),
+            K::Pattern { pattern } => (
+                Some(pattern.clone()),
+                format!("does not match the pattern `{pattern}`"),
+            ),
+            K::Enum { options } => (
+                Some(json_limit(options)),
+                format!("is not one of {}", json_limit(options)),
+            ),
+            K::Constant { expected_value } => (
+                Some(json_limit(expected_value)),
+                format!("must equal {}", json_limit(expected_value)),
+            ),
+            K::MaxLength { limit } => (
+                Some(limit.to_string()),
+                format!("is longer than {limit} characters"),
+            ),
+            K::MinLength { limit } => (
+                Some(limit.to_string()),
+                format!("is shorter than {limit} characters"),
+            ),
+            K::Maximum { limit } => (
+                Some(limit.to_string()),
+                format!("is greater than the maximum {limit}"),
+            ),
+            K::Minimum { limit } => (
+                Some(limit.to_string()),
+                format!("is less than the minimum {limit}"),
+            ),
+            K::ExclusiveMaximum { limit } => (
+                Some(limit.to_string()),
+                format!("must be less than {limit}"),
+            ),
+            K::ExclusiveMinimum { limit } => (
+                Some(limit.to_string()),
+                format!("must be greater than {limit}"),
+            ),
+            K::MultipleOf { multiple_of, .. } => (
+                Some(multiple_of.to_string()),
+                format!("is not a multiple of {multiple_of}"),
+            ),
             K::Format { format } => (Some(format.clone()), format!("is not a valid `{format}`")),
             K::Type { kind } => {
                 let t = match kind {
                     jsonschema::error::TypeKind::Single(t) => t.to_string(),
-                    jsonschema::error::TypeKind::Multiple(ts) => {
-                        ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or ")
-                    }
+                    jsonschema::error::TypeKind::Multiple(ts) => ts
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                 };
                 (Some(t.clone()), format!("is not of type {t}"))
             }
             K::Required { property } => {
-                let name = property.as_str().map(str::to_string).unwrap_or_else(|| property.to_string());
+                let name = property
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| property.to_string());
                 field = format!("{field}.{}", truncate(&name, VALUE_EXCERPT_CHARS));
-                out.push(arg_error(&field, "required", None, None, "is required but missing".into()));
+                out.push(arg_error(
+                    &field,
+                    "required",
+                    None,
+                    None,
+                    "is required but missing".into(),
+                ));
                 continue;
             }
-            K::MaxItems { limit } => (Some(limit.to_string()), format!("has more than {limit} items")),
-            K::MinItems { limit } => (Some(limit.to_string()), format!("has fewer than {limit} items")),
-            K::MaxProperties { limit } => (Some(limit.to_string()), format!("has more than {limit} properties")),
-            K::MinProperties { limit } => (Some(limit.to_string()), format!("has fewer than {limit} properties")),
+            K::MaxItems { limit } => (
+                Some(limit.to_string()),
+                format!("has more than {limit} items"),
+            ),
+            K::MinItems { limit } => (
+                Some(limit.to_string()),
+                format!("has fewer than {limit} items"),
+            ),
+            K::MaxProperties { limit } => (
+                Some(limit.to_string()),
+                format!("has more than {limit} properties"),
+            ),
+            K::MinProperties { limit } => (
+                Some(limit.to_string()),
+                format!("has fewer than {limit} properties"),
+            ),
             K::UniqueItems => (None, "has duplicate items".into()),
             K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
                 for name in unexpected {
                     let f = format!("{field}.{}", truncate(name, VALUE_EXCERPT_CHARS));
-                    out.push(arg_error(&f, "unknown", None, None, "is not a declared property".into()));
+                    out.push(arg_error(
+                        &f,
+                        "unknown",
+                        None,
+                        None,
+                        "is not a declared property".into(),
+                    ));
                 }
                 continue;
             }
@@ -404,14 +567,29 @@ mod tests {
         assert_eq!(coerce("TRUE", ValueType::Boolean, &s).unwrap(), json!(true));
         assert!(coerce("yes", ValueType::Boolean, &s).is_err());
         let ints = json!({"type": "array", "items": {"type": "integer"}});
-        assert_eq!(coerce("[1, 2]", ValueType::Array, &ints).unwrap(), json!([1, 2]));
-        assert_eq!(coerce("1, 2,3", ValueType::Array, &ints).unwrap(), json!([1, 2, 3]));
+        assert_eq!(
+            coerce("[1, 2]", ValueType::Array, &ints).unwrap(),
+            json!([1, 2])
+        );
+        assert_eq!(
+            coerce("1, 2,3", ValueType::Array, &ints).unwrap(),
+            json!([1, 2, 3])
+        );
         assert_eq!(coerce("", ValueType::Array, &ints).unwrap(), json!([]));
         assert!(coerce("1,x", ValueType::Array, &ints).is_err());
         let strs = json!({"type": "array", "items": {"type": "string"}});
-        assert_eq!(coerce("a,b", ValueType::Array, &strs).unwrap(), json!(["a", "b"]));
-        assert_eq!(coerce("[\"a,b\"]", ValueType::Array, &strs).unwrap(), json!(["a,b"]));
-        assert_eq!(coerce("{\"a\":1}", ValueType::Object, &s).unwrap(), json!({"a": 1}));
+        assert_eq!(
+            coerce("a,b", ValueType::Array, &strs).unwrap(),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            coerce("[\"a,b\"]", ValueType::Array, &strs).unwrap(),
+            json!(["a,b"])
+        );
+        assert_eq!(
+            coerce("{\"a\":1}", ValueType::Object, &s).unwrap(),
+            json!({"a": 1})
+        );
         assert!(coerce("[1]", ValueType::Object, &s).is_err());
     }
 

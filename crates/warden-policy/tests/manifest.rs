@@ -22,7 +22,13 @@ fn openapi_errs(text: &str) -> Vec<(String, String)> {
 }
 
 fn functions(text: &str) -> Result<ToolManifest, Vec<SchemaError>> {
-    ToolManifest::from_text("f", SchemaKind::Functions, Path::new("/p/f.json"), text, None)
+    ToolManifest::from_text(
+        "f",
+        SchemaKind::Functions,
+        Path::new("/p/f.json"),
+        text,
+        None,
+    )
 }
 
 fn doc(paths: serde_json::Value) -> String {
@@ -35,20 +41,30 @@ fn doc(paths: serde_json::Value) -> String {
 
 #[test]
 fn starter_schema_loads() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../warden-cli/templates/starter/tools/orders/openapi.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../warden-cli/templates/starter/tools/orders/openapi.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let m = ToolManifest::from_text("orders", SchemaKind::OpenApi, &path, &text, None).unwrap();
     assert_eq!(m.operations.len(), 1);
     let op = &m.operations[0];
-    assert_eq!((op.id.as_str(), op.action.as_str()), ("lookup_order", "orders:lookup_order"));
+    assert_eq!(
+        (op.id.as_str(), op.action.as_str()),
+        ("lookup_order", "orders:lookup_order")
+    );
     assert_eq!(op.method.as_deref(), Some("GET"));
     assert_eq!(op.path.as_deref(), Some("/orders/{orderId}"));
     assert_eq!(op.effects, Effects::Read);
     let p = &op.params[0];
-    assert_eq!((p.name.as_str(), p.location, p.required, p.value_type), ("orderId", ParamLocation::Path, true, ValueType::String));
+    assert_eq!(
+        (p.name.as_str(), p.location, p.required, p.value_type),
+        ("orderId", ParamLocation::Path, true, ValueType::String)
+    );
     assert_eq!(p.description.as_deref(), Some("Order id such as A-1043"));
     assert_eq!(p.schema["pattern"], "^[A-Z]-[0-9]{4}$");
-    assert_eq!(op.inputs(), vec![("orderId", Some("Order id such as A-1043"), true)]);
+    assert_eq!(
+        op.inputs(),
+        vec![("orderId", Some("Order id such as A-1043"), true)]
+    );
     let s = op.input_schema();
     assert_eq!(s["required"], json!(["orderId"]));
     assert_eq!(s["properties"]["orderId"]["maxLength"], 6);
@@ -64,10 +80,17 @@ fn refs_are_inlined_and_ids_derived() {
         }
     })))
     .unwrap();
-    let get = m.operations.iter().find(|o| o.method.as_deref() == Some("GET")).unwrap();
+    let get = m
+        .operations
+        .iter()
+        .find(|o| o.method.as_deref() == Some("GET"))
+        .unwrap();
     assert_eq!(get.id, "get_notes_id");
     assert_eq!(get.effects, Effects::Read);
-    assert_eq!(get.param("id").unwrap().schema, json!({"type": "string", "maxLength": 8}));
+    assert_eq!(
+        get.param("id").unwrap().schema,
+        json!({"type": "string", "maxLength": 8})
+    );
     assert_eq!(get.param("limit").unwrap().value_type, ValueType::Integer);
     let put = m.operation("putNote").unwrap();
     assert_eq!(put.effects, Effects::Write);
@@ -78,7 +101,11 @@ fn refs_are_inlined_and_ids_derived() {
 fn yaml_documents_load() {
     let m = openapi("openapi: '3.1.0'\ninfo: {title: t, version: '1'}\npaths:\n  /x:\n    post:\n      operationId: x\n      parameters:\n        - name: n\n          in: query\n          schema: {type: [integer, 'null']}\n").unwrap_err();
     // The file name ends in .json, so YAML text is read as JSON and refused with a position.
-    assert!(m[0].message.starts_with("invalid JSON at line 1"), "{:?}", m);
+    assert!(
+        m[0].message.starts_with("invalid JSON at line 1"),
+        "{:?}",
+        m
+    );
     let m = ToolManifest::from_text(
         "t",
         SchemaKind::OpenApi,
@@ -111,10 +138,17 @@ fn reference_errors() {
         {"name": "c", "in": "query", "schema": {"type": "object", "properties": {"d": {"$ref": "#/components/schemas/Nope"}}}}
     ]}}})));
     assert_eq!(e[0].0, "/paths/~1x/get/parameters/0/schema/$ref");
-    assert!(e[0].1.contains("`#/components/schemas/Nope` does not resolve"), "{e:?}");
+    assert!(
+        e[0].1
+            .contains("`#/components/schemas/Nope` does not resolve"),
+        "{e:?}"
+    );
     assert_eq!(e[1].0, "/paths/~1x/get/parameters/1/schema/$ref");
     assert!(e[1].1.contains("not a local reference"), "{e:?}");
-    assert_eq!(e[2].0, "/paths/~1x/get/parameters/2/schema/properties/d/$ref");
+    assert_eq!(
+        e[2].0,
+        "/paths/~1x/get/parameters/2/schema/properties/d/$ref"
+    );
     let recursive = json!({"openapi": "3.0.0", "paths": {"/x": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Node"}}}}}}},
         "components": {"schemas": {"Node": {"type": "object", "properties": {"child": {"$ref": "#/components/schemas/Node"}}}}}});
     let e = openapi_errs(&recursive.to_string());
@@ -139,27 +173,79 @@ fn operation_and_parameter_errors_are_all_reported() {
         "/c": {"put": {"operationId": "same", "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}}}}
     })));
     let has = |p: &str, m: &str| e.iter().any(|(pp, mm)| pp == p && mm.contains(m));
-    assert!(has("/paths/~1a~1{id}/get/parameters/0/schema", "parameter `id` has no `schema`"), "{e:#?}");
-    assert!(has("/paths/~1a~1{id}/post/parameters/1/schema/type", "unsupported type `date`"), "{e:#?}");
-    assert!(has("/paths/~1a~1{id}/post/parameters/2/in", "location `cookie` is not supported"), "{e:#?}");
-    assert!(has("/paths/~1a~1{id}/post/parameters/3/schema", "invalid JSON schema"), "{e:#?}");
-    assert!(has("/paths/~1a~1{id}/post/parameters/4/schema", "type `object` is not supported"), "{e:#?}");
-    assert!(has("/paths/~1b~1{missing}/get/parameters", "names `{missing}`"), "{e:#?}");
-    assert!(has("/paths/~1c/put/requestBody/content", "no `application/json` content"), "{e:#?}");
+    assert!(
+        has(
+            "/paths/~1a~1{id}/get/parameters/0/schema",
+            "parameter `id` has no `schema`"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has(
+            "/paths/~1a~1{id}/post/parameters/1/schema/type",
+            "unsupported type `date`"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has(
+            "/paths/~1a~1{id}/post/parameters/2/in",
+            "location `cookie` is not supported"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has(
+            "/paths/~1a~1{id}/post/parameters/3/schema",
+            "invalid JSON schema"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has(
+            "/paths/~1a~1{id}/post/parameters/4/schema",
+            "type `object` is not supported"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has("/paths/~1b~1{missing}/get/parameters", "names `{missing}`"),
+        "{e:#?}"
+    );
+    assert!(
+        has(
+            "/paths/~1c/put/requestBody/content",
+            "no `application/json` content"
+        ),
+        "{e:#?}"
+    );
     assert_eq!(e.len(), 7, "{e:#?}");
     // Duplicate ids, once the operations themselves are sound.
-    let e = openapi_errs(&doc(json!({"/a": {"get": {"operationId": "same"}, "post": {"operationId": "same"}}})));
+    let e = openapi_errs(&doc(
+        json!({"/a": {"get": {"operationId": "same"}, "post": {"operationId": "same"}}}),
+    ));
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].0, "/paths/~1a/post/operationId");
-    assert!(e[0].1.contains("duplicate operation id `same` (first at /paths/~1a/get)"), "{e:?}");
+    assert!(
+        e[0].1
+            .contains("duplicate operation id `same` (first at /paths/~1a/get)"),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn body_schema_must_have_properties() {
-    let e = openapi_errs(&doc(json!({"/a": {"post": {"operationId": "a", "requestBody": {"content": {"application/json": {"schema": {"type": "array"}}}}}}})));
-    assert_eq!(e[0].0, "/paths/~1a/post/requestBody/content/application~1json/schema");
-    let e = openapi_errs(&doc(json!({"/a": {"post": {"operationId": "a", "parameters": [{"name": "n", "in": "query", "schema": {"type": "string"}}],
-        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"n": {"type": "string"}}}}}}}}})));
+    let e = openapi_errs(&doc(
+        json!({"/a": {"post": {"operationId": "a", "requestBody": {"content": {"application/json": {"schema": {"type": "array"}}}}}}}),
+    ));
+    assert_eq!(
+        e[0].0,
+        "/paths/~1a/post/requestBody/content/application~1json/schema"
+    );
+    let e = openapi_errs(&doc(
+        json!({"/a": {"post": {"operationId": "a", "parameters": [{"name": "n", "in": "query", "schema": {"type": "string"}}],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"n": {"type": "string"}}}}}}}}}),
+    ));
     assert!(e[0].1.contains("same name as a parameter"), "{e:?}");
 }
 
@@ -175,11 +261,21 @@ fn function_schema_loads() {
     assert_eq!(op.action, "f:lookup_order");
     assert_eq!(op.effects, Effects::Write);
     assert_eq!(op.description.as_deref(), Some("Find one"));
-    assert_eq!(op.param("order_id").unwrap().location, ParamLocation::Function);
+    assert_eq!(
+        op.param("order_id").unwrap().location,
+        ParamLocation::Function
+    );
     assert!(op.param("order_id").unwrap().required);
     assert!(!op.param("n").unwrap().required);
     assert!(m.operation("cancel").unwrap().require_confirmation);
-    let read = ToolManifest::from_text("f", SchemaKind::Functions, Path::new("f.json"), r#"{"functions":[{"name":"x"}]}"#, Some(Effects::Read)).unwrap();
+    let read = ToolManifest::from_text(
+        "f",
+        SchemaKind::Functions,
+        Path::new("f.json"),
+        r#"{"functions":[{"name":"x"}]}"#,
+        Some(Effects::Read),
+    )
+    .unwrap();
     assert_eq!(read.operations[0].effects, Effects::Read);
 }
 
@@ -197,13 +293,37 @@ fn function_schema_errors() {
     .collect();
     let has = |p: &str, m: &str| e.iter().any(|(pp, mm)| pp == p && mm.contains(m));
     assert!(has("/extra", "unknown key `extra`"), "{e:#?}");
-    assert!(has("/functions/0/parameters/a/type", "unsupported type `object`"), "{e:#?}");
-    assert!(has("/functions/0/parameters/b/required", "must be true or false"), "{e:#?}");
-    assert!(has("/functions/0/parameters/c/min", "unknown key `min`"), "{e:#?}");
-    assert!(has("/functions/0/parameters/d/type", "has no `type`"), "{e:#?}");
-    assert!(has("/functions/1/name", "function name `bad name!`"), "{e:#?}");
+    assert!(
+        has(
+            "/functions/0/parameters/a/type",
+            "unsupported type `object`"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has(
+            "/functions/0/parameters/b/required",
+            "must be true or false"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has("/functions/0/parameters/c/min", "unknown key `min`"),
+        "{e:#?}"
+    );
+    assert!(
+        has("/functions/0/parameters/d/type", "has no `type`"),
+        "{e:#?}"
+    );
+    assert!(
+        has("/functions/1/name", "function name `bad name!`"),
+        "{e:#?}"
+    );
     assert!(has("/functions/2/name", "no `name`"), "{e:#?}");
-    assert!(has("/functions/4/name", "duplicate function name `dup`"), "{e:#?}");
+    assert!(
+        has("/functions/4/name", "duplicate function name `dup`"),
+        "{e:#?}"
+    );
     let e = functions("{\"functions\": []}").unwrap_err();
     assert_eq!(e[0].message, "no functions defined");
     let e = functions("functions: [").unwrap_err();
@@ -230,5 +350,10 @@ fn unreadable_file_is_reported_with_its_path() {
     };
     let e = ToolManifest::load(&t).unwrap_err();
     assert_eq!(e[0].file, Path::new("/nonexistent/openapi.yaml"));
-    assert!(e[0].to_string().starts_with("/nonexistent/openapi.yaml#: cannot read"), "{}", e[0]);
+    assert!(
+        e[0].to_string()
+            .starts_with("/nonexistent/openapi.yaml#: cannot read"),
+        "{}",
+        e[0]
+    );
 }

@@ -49,19 +49,29 @@ fn call() -> impl Strategy<Value = CallRequest> {
             Just(Some("/customers/{customerId}/orders".to_string())),
             Just(None)
         ],
-        prop_oneof![Just(Some("GET".to_string())), Just(Some("post".to_string())), Just(None)],
-        prop_oneof![Just(Some("lookup".to_string())), Just(Some("cancel".to_string())), Just(None)],
+        prop_oneof![
+            Just(Some("GET".to_string())),
+            Just(Some("post".to_string())),
+            Just(None)
+        ],
+        prop_oneof![
+            Just(Some("lookup".to_string())),
+            Just(Some("cancel".to_string())),
+            Just(None)
+        ],
         prop::collection::vec((names(), ".{0,200}"), 0..6),
         prop::option::of(json_value()),
     )
-        .prop_map(|(tool, api_path, http_method, function, parameters, request_body)| CallRequest {
-            tool,
-            api_path,
-            http_method,
-            function,
-            parameters,
-            request_body,
-        })
+        .prop_map(
+            |(tool, api_path, http_method, function, parameters, request_body)| CallRequest {
+                tool,
+                api_path,
+                http_method,
+                function,
+                parameters,
+                request_body,
+            },
+        )
 }
 
 proptest! {

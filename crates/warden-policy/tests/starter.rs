@@ -27,7 +27,11 @@ fn starter() -> (tempfile::TempDir, Catalog) {
     let secrets = dir.path().join("secrets");
     std::fs::create_dir_all(&secrets).unwrap();
     std::fs::write(secrets.join("jwt-hs256.key"), "k".repeat(48)).unwrap();
-    std::fs::write(secrets.join("aws-acme.secret"), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").unwrap();
+    std::fs::write(
+        secrets.join("aws-acme.secret"),
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    )
+    .unwrap();
     std::fs::write(secrets.join("admin.token"), "admin-token-0123456789abcdef").unwrap();
     std::fs::write(secrets.join("tenants.toml"), "").unwrap();
     let config = warden_config::load(&dir.path().join("warden.toml"), &warden_config::ProcessEnv)
@@ -55,7 +59,10 @@ fn starter_lookup_is_permitted_for_own_tenant() {
     assert_eq!(ok.operation, "lookup_order");
     assert_eq!(ok.action, "orders:lookup_order");
     assert_eq!(ok.effects, Effects::Read);
-    assert_eq!(ok.parameters, vec![("orderId".to_string(), "A-1043".to_string())]);
+    assert_eq!(
+        ok.parameters,
+        vec![("orderId".to_string(), "A-1043".to_string())]
+    );
     assert!(ok.overrides.is_empty());
     assert_eq!(ok.determining_policies, vec!["orders.cedar:0".to_string()]);
     assert_eq!(
@@ -70,14 +77,21 @@ fn starter_lookup_is_permitted_for_own_tenant() {
 #[test]
 fn starter_refuses_bad_ids_and_unknown_operations() {
     let (_d, c) = starter();
-    let r = c.check(&caller("acme"), &lookup("1043; DROP TABLE")).unwrap_err();
+    let r = c
+        .check(&caller("acme"), &lookup("1043; DROP TABLE"))
+        .unwrap_err();
     assert_eq!(r.code(), "invalid_arguments");
-    let Refusal::InvalidArguments { errors, .. } = &r else { panic!() };
+    let Refusal::InvalidArguments { errors, .. } = &r else {
+        panic!()
+    };
     let mut kw: Vec<&str> = errors.iter().map(|e| e.keyword.as_str()).collect();
     kw.sort();
     assert_eq!(kw, vec!["maxLength", "pattern"]);
     assert!(r.to_string().contains("orderId"), "{r}");
     let mut call = lookup("A-1043");
     call.http_method = Some("DELETE".into());
-    assert_eq!(c.check(&caller("acme"), &call).unwrap_err().code(), "unknown_operation");
+    assert_eq!(
+        c.check(&caller("acme"), &call).unwrap_err().code(),
+        "unknown_operation"
+    );
 }

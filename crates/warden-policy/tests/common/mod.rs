@@ -143,8 +143,16 @@ pub fn rich(scope: TenantScopeAction) -> (tempfile::TempDir, Catalog) {
 
 pub fn load(dir: &Path, scope: TenantScopeAction) -> Result<Catalog, warden_policy::LoadErrors> {
     let t = tools(vec![
-        tool("crm", ToolSchema::OpenApi(dir.join("tools/crm.yaml")), scope),
-        tool("fx", ToolSchema::Functions(dir.join("tools/fx.json")), scope),
+        tool(
+            "crm",
+            ToolSchema::OpenApi(dir.join("tools/crm.yaml")),
+            scope,
+        ),
+        tool(
+            "fx",
+            ToolSchema::Functions(dir.join("tools/fx.json")),
+            scope,
+        ),
     ]);
     Catalog::load(&t, &dir.join("policies"))
 }
