@@ -22,6 +22,12 @@ pub enum Effect {
 pub struct Operation {
     pub name: String,
     pub effect: Effect,
+    /// OpenAPI operations: the path template and verb a trace reports for this operation, so
+    /// messages can name it by its operation id (`lookup_order`) instead of `GET /orders/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verb: Option<String>,
 }
 
 /// A tool manifest as the detector needs it.
@@ -102,18 +108,35 @@ impl ToolInfo {
         v
     }
 
+    /// The declared operation `inv` calls, if the manifest lists it.
+    pub fn operation_of(&self, inv: &Invocation) -> Option<&Operation> {
+        let op = inv.operation();
+        self.operations.iter().find(|o| {
+            o.name == op
+                || inv.function.as_deref() == Some(o.name.as_str())
+                || inv.api_path.as_deref() == Some(o.name.as_str())
+                || (o.api_path.is_some()
+                    && o.api_path == inv.api_path
+                    && o.verb.as_deref().map(str::to_ascii_uppercase)
+                        == inv.verb.as_deref().map(str::to_ascii_uppercase))
+        })
+    }
+
+    /// How messages name `inv`: the manifest's operation name when known, else what the
+    /// trace reported (`GET /orders/{orderId}` or the function).
+    pub fn label_of(&self, inv: &Invocation) -> String {
+        self.operation_of(inv)
+            .map(|o| o.name.clone())
+            .unwrap_or_else(|| inv.operation())
+    }
+
     /// The effect of `inv`: the tool-level effect, else the operation's, else derived (GET/HEAD
     /// read; functions and other verbs write, as in the config defaults).
     pub fn effect_of(&self, inv: &Invocation) -> Effect {
         if let Some(e) = self.effects {
             return e;
         }
-        let op = inv.operation();
-        let found = self.operations.iter().find(|o| {
-            o.name == op
-                || inv.function.as_deref() == Some(o.name.as_str())
-                || inv.api_path.as_deref() == Some(o.name.as_str())
-        });
+        let found = self.operation_of(inv);
         if let Some(o) = found {
             return o.effect;
         }

@@ -433,7 +433,11 @@ impl<'a> View<'a> {
         }
         let mut ops: Vec<(String, usize)> = Vec::new();
         for &i in &invs {
-            let op = self.inv(i).operation();
+            let inv = self.inv(i);
+            let op = self
+                .tool(&inv.action_group)
+                .map(|t| t.label_of(inv))
+                .unwrap_or_else(|| inv.operation());
             match ops.iter_mut().find(|(o, _)| *o == op) {
                 Some((_, n)) => *n += 1,
                 None => ops.push((op, 1)),

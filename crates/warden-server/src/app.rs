@@ -40,6 +40,8 @@ pub struct App {
     /// The tool broker; started by [`crate::start`] (it binds the egress listeners and
     /// creates the sandbox cells).
     pub broker: std::sync::OnceLock<Arc<Broker>>,
+    /// Verdict-only export to the control plane (when `[export] control_plane_url` is set).
+    pub exporter: std::sync::OnceLock<warden_export::Exporter>,
 }
 
 /// A configured agent with its model provider.
@@ -183,6 +185,7 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
         secrets,
         detector,
         broker: std::sync::OnceLock::new(),
+        exporter: std::sync::OnceLock::new(),
         config: Arc::new(config),
         front,
         audit,
@@ -347,5 +350,55 @@ impl App {
         let broker = Arc::new(broker);
         let _ = self.broker.set(broker.clone());
         Ok(broker)
+    }
+}
+
+/// This data plane's id in exported records: `WARDEN_DATA_PLANE_ID`, else the host name.
+pub fn data_plane_id() -> String {
+    let raw = std::env::var("WARDEN_DATA_PLANE_ID")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let id: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.:".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if id.is_empty() {
+        "warden".into()
+    } else {
+        id
+    }
+}
+
+impl App {
+    /// Starts the verdict exporter when a control plane is configured.
+    pub fn start_exporter(&self) -> Result<(), String> {
+        let Some(opts) = warden_export::ExporterOptions::from_config(
+            &self.config.export,
+            &self.config.server.data_dir,
+            data_plane_id(),
+        ) else {
+            return Ok(());
+        };
+        let e = warden_export::Exporter::start(opts).map_err(|e| e.to_string())?;
+        let _ = self.exporter.set(e);
+        Ok(())
+    }
+
+    /// Queues the verdict for the control plane: only the closed export record leaves.
+    pub fn export(&self, verdict: &warden_core::Verdict) {
+        if let Some(e) = self.exporter.get() {
+            if let Err(err) = e.export_verdict(verdict) {
+                tracing::error!(error = %err, "verdict export queue failed");
+            }
+        }
     }
 }

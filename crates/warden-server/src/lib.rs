@@ -15,9 +15,10 @@ mod metrics;
 pub mod ratelimit;
 mod routes;
 pub mod screen;
+pub mod toolapi;
 pub mod tools;
 
-pub use app::{build, App, StartupError};
+pub use app::{build, data_plane_id, App, StartupError};
 pub use error::ApiError;
 pub use metrics::Metrics;
 
@@ -95,6 +96,8 @@ pub async fn start(app: Arc<App>) -> std::io::Result<Running> {
             .await
             .map_err(|e| std::io::Error::other(format!("tool broker: {e}")))?;
     }
+    app.start_exporter()
+        .map_err(|e| std::io::Error::other(format!("verdict export: {e}")))?;
     let background = app::spawn_background(app.clone());
 
     let router = routes::router(app.clone());

@@ -32,6 +32,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             post(invoke),
         )
         .route(
+            "/v1/tools/{action_group}/invoke",
+            post(crate::toolapi::invoke_tool),
+        )
+        .route("/v1/inspect", post(crate::toolapi::inspect))
+        .route(
             "/agents/{agent_id}/agentAliases/{alias_id}/sessions/{session_id}/text",
             post(invoke_agent_bedrock),
         )
@@ -399,8 +404,7 @@ pub(crate) fn fuse_verdict(app: &App, v: VerdictInputs<'_>) -> Verdict {
         warden_config::EnforceMode::Enforce => VerdictMode::Enforce,
         warden_config::EnforceMode::Report => VerdictMode::Report,
     };
-    let mut checks = v.checks;
-    checks.push("detector".into());
+    let checks = v.checks;
     let cx = warden_detect::VerdictContext {
         mode,
         observation: v.observation,
@@ -913,6 +917,7 @@ async fn invoke_inner(
         .verdicts
         .with_label_values(&[decision.as_str()])
         .inc();
+    app.export(&verdict);
     app.indexer.send(IndexEvent::Verdict(VerdictRow {
         invocation_id: request_id.to_string(),
         tenant: verdict.tenant_id.clone(),

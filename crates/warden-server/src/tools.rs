@@ -95,19 +95,13 @@ pub fn tool_infos(config: &warden_config::Config, catalog: &Catalog) -> Vec<Tool
                     m.operations
                         .iter()
                         .map(|op| Operation {
-                            // The name the trace's invocation reports: the function, or
-                            // `VERB /path` for OpenAPI operations.
-                            name: match (&op.function, &op.method, &op.path) {
-                                (Some(f), _, _) => f.clone(),
-                                (None, Some(m), Some(p)) => {
-                                    format!("{} {p}", m.to_ascii_uppercase())
-                                }
-                                _ => op.id.clone(),
-                            },
+                            name: op.id.clone(),
                             effect: match op.effects {
                                 warden_config::Effects::Read => Effect::Read,
                                 warden_config::Effects::Write => Effect::Write,
                             },
+                            api_path: op.path.clone(),
+                            verb: op.method.clone(),
                         })
                         .collect()
                 })
