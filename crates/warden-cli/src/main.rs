@@ -2,6 +2,7 @@
 
 mod demo;
 mod init;
+mod offline;
 mod ops;
 
 use anyhow::Result;
@@ -85,6 +86,14 @@ enum Command {
     /// Scan IAM policies, CloudFormation, Terraform, Bedrock agent definitions and warden.toml
     /// projects for risky posture; text, JSON or SARIF; exit 1 at or above --fail-on.
     Scan(warden_posture::ScanArgs),
+    /// Judge a Bedrock trace against egress evidence (Warden events, VPC Flow Logs, Route 53
+    /// Resolver logs); prints the verdict; exit 0 allow, 1 warn, 3 block.
+    Inspect(offline::InspectArgs),
+    /// Run one action-group call through the broker and its sandbox; prints the Lambda
+    /// response and every egress event.
+    Tool(offline::ToolArgs),
+    /// The control plane: receive and list verdicts exported by data planes.
+    Console(offline::ConsoleArgs),
     /// Config file tools.
     Config {
         #[command(subcommand)]
@@ -156,6 +165,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scan(args) => Ok(ExitCode::from(
             u8::try_from(warden_posture::cli::run_to_exit_code(&args)).unwrap_or(2),
         )),
+        Command::Inspect(args) => offline::inspect(&args),
+        Command::Tool(args) => offline::tool(&args),
+        Command::Console(args) => offline::console(&args),
         Command::Guard {
             guardrail,
             source,

@@ -42,6 +42,8 @@ pub struct App {
     pub broker: std::sync::OnceLock<Arc<Broker>>,
     /// Verdict-only export to the control plane (when `[export] control_plane_url` is set).
     pub exporter: std::sync::OnceLock<warden_export::Exporter>,
+    /// The optional LLM judge (`[judge]`), started by [`crate::start`].
+    pub judge: std::sync::OnceLock<warden_llm::ConfiguredJudge>,
 }
 
 /// A configured agent with its model provider.
@@ -186,6 +188,7 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
         detector,
         broker: std::sync::OnceLock::new(),
         exporter: std::sync::OnceLock::new(),
+        judge: std::sync::OnceLock::new(),
         config: Arc::new(config),
         front,
         audit,
@@ -399,6 +402,34 @@ impl App {
             if let Err(err) = e.export_verdict(verdict) {
                 tracing::error!(error = %err, "verdict export queue failed");
             }
+        }
+    }
+}
+
+impl App {
+    /// Builds the judge client when `[judge]` names a provider.
+    pub async fn start_judge(&self) -> Result<(), String> {
+        if let Some(j) = warden_llm::judge_from_config(&self.config.judge)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let _ = self.judge.set(j);
+        }
+        Ok(())
+    }
+
+    /// Asks the judge (when configured) about the evidence summary. A failure maps to the
+    /// configured outcome and is recorded in the verdict; it never allows silently.
+    pub async fn judge_outcome(&self, summary: &serde_json::Value) -> warden_detect::JudgeOutcome {
+        let Some(j) = self.judge.get() else {
+            return warden_detect::JudgeOutcome::NotConfigured;
+        };
+        match j.judge.judge(summary).await {
+            Ok(opinion) => warden_detect::JudgeOutcome::Opinion(opinion),
+            Err(e) => warden_detect::JudgeOutcome::Failed {
+                reason: format!("judge {}: {e}", j.model),
+                on_failure: j.on_failure.into(),
+            },
         }
     }
 }

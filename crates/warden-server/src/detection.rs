@@ -22,6 +22,7 @@ pub struct DetectorSetup {
 #[derive(Debug)]
 pub struct DetectorCheck {
     detector: Detector,
+    tools: Vec<ToolInfo>,
     fed: usize,
     enforce: bool,
     /// Every finding the per-step checks produced.
@@ -45,6 +46,7 @@ impl DetectorCheck {
         };
         DetectorCheck {
             detector: Detector::new(setup.config.clone(), setup.tools.clone()).with_context(ctx),
+            tools: setup.tools.clone(),
             fed: 0,
             enforce: setup.enforce,
             step_findings: Vec::new(),
@@ -81,9 +83,14 @@ impl DetectorCheck {
         out
     }
 
-    /// End of the run: the remaining steps, then every finding over the whole evidence.
-    pub fn finish(mut self, trace: &[serde_json::Value]) -> Vec<Finding> {
+    /// End of the run: the remaining steps, then every finding over the whole evidence, and
+    /// the compact summary a judge may see (names and counts, never values or text).
+    pub fn finish(mut self, trace: &[serde_json::Value]) -> (Vec<Finding>, serde_json::Value) {
         let extra = self.feed(trace, &[]);
+        let steps = self.detector.steps().to_vec();
+        let egress = self.detector.egress().to_vec();
+        let tools = self.tools.clone();
+        let observation = self.detector.context().observation;
         let mut all = self.detector.finish(&[]);
         for f in extra.into_iter().chain(self.step_findings) {
             if !all.iter().any(|a| a.key() == f.key()) {
@@ -91,7 +98,12 @@ impl DetectorCheck {
             }
         }
         warden_detect::detector::sort(&mut all);
-        all
+        let summary =
+            warden_detect::JudgeSummary::new(&tools, &steps, &egress, &all, observation).to_json();
+        (
+            all,
+            serde_json::from_str(&summary).unwrap_or(serde_json::Value::Null),
+        )
     }
 }
 

@@ -96,6 +96,9 @@ pub async fn start(app: Arc<App>) -> std::io::Result<Running> {
             .await
             .map_err(|e| std::io::Error::other(format!("tool broker: {e}")))?;
     }
+    app.start_judge()
+        .await
+        .map_err(|e| std::io::Error::other(format!("judge: {e}")))?;
     app.start_exporter()
         .map_err(|e| std::io::Error::other(format!("verdict export: {e}")))?;
     let background = app::spawn_background(app.clone());

@@ -383,6 +383,7 @@ const STOPPED_MESSAGE: &str = "This request was stopped by a security check.";
 /// Everything the verdict is made of.
 pub(crate) struct VerdictInputs<'a> {
     pub findings: &'a [warden_detect::Finding],
+    pub judge: warden_detect::JudgeOutcome,
     pub guard_blocked: bool,
     /// Front-door, guard and broker reasons (they come first in the verdict).
     pub other_reasons: Vec<Reason>,
@@ -416,8 +417,7 @@ pub(crate) fn fuse_verdict(app: &App, v: VerdictInputs<'_>) -> Verdict {
         decided_at: now_rfc3339(),
         checks,
     };
-    let mut verdict =
-        warden_detect::fuse(v.findings, warden_detect::JudgeOutcome::NotConfigured, &cx);
+    let mut verdict = warden_detect::fuse(v.findings, v.judge, &cx);
     let has_other = !v.other_reasons.is_empty();
     let other_warn = v
         .other_reasons
@@ -825,7 +825,8 @@ async fn invoke_inner(
         tokens,
     });
 
-    let findings = check.finish(&outcome.trace);
+    let (findings, summary) = check.finish(&outcome.trace);
+    let judge = app.judge_outcome(&summary).await;
     let mut checks = vec!["frontdoor".to_string()];
     if let Some((rules, stage)) = &outcome.blocked {
         let stage = match stage {
@@ -865,6 +866,7 @@ async fn invoke_inner(
         app,
         VerdictInputs {
             findings: &findings,
+            judge,
             guard_blocked: outcome.blocked.is_some(),
             other_reasons: reasons,
             checks,

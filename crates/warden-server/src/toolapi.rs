@@ -223,6 +223,7 @@ async fn tool_inner(
         app,
         VerdictInputs {
             findings: &findings,
+            judge: warden_detect::JudgeOutcome::NotConfigured,
             guard_blocked: false,
             other_reasons: reasons,
             checks: vec!["frontdoor".into(), "broker".into()],
@@ -320,6 +321,7 @@ pub(crate) async fn inspect(State(app): State<Arc<App>>, req: Request) -> Respon
             &app,
             VerdictInputs {
                 findings: &findings,
+            judge: warden_detect::JudgeOutcome::NotConfigured,
                 guard_blocked: false,
                 other_reasons: Vec::new(),
                 checks: vec!["frontdoor".into()],
