@@ -183,8 +183,6 @@ async fn inspect_blocks_a_trace_whose_egress_shows_an_undeclared_host() {
         dir.join("trace.json").to_str().unwrap(),
         "--egress",
         dir.join("egress.json").to_str().unwrap(),
-        "--config",
-        project.config().to_str().unwrap(),
     ]);
     assert_eq!(
         out.status.code(),
@@ -202,8 +200,6 @@ async fn inspect_blocks_a_trace_whose_egress_shows_an_undeclared_host() {
         dir.join("trace.json").to_str().unwrap(),
         "--egress",
         dir.join("bad.jsonl").to_str().unwrap(),
-        "--config",
-        project.config().to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
