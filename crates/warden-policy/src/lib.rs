@@ -10,6 +10,25 @@
 //! caller's tenant (rejected or overridden), and a Cedar decision (deny by default).
 //!
 //! The only IO is reading schema and policy files at load time.
+//!
+//! # Cedar model (namespace `Warden`)
+//!
+//! - principal `Warden::User::"<subject>"` with `tenant: String`, `subject: String`, the
+//!   verified token claims as String tags (`principal.hasTag("role")`,
+//!   `principal.getTag("role")`; non-string claims as JSON text), parent
+//!   `Warden::Tenant::"<tenant>"`;
+//! - resource `Warden::Tool::"<tool>"`;
+//! - action `Warden::Action::"<tool>:<operationId or function>"`, member of the action groups
+//!   `Warden::Action::"<tool>"` and `Warden::Action::"@read"` / `"@write"`;
+//! - context `tenant` (trusted), `tool`, `operation`, `effects` (`read`/`write`), `args` (one
+//!   String per declared parameter or top-level body property, required when the input is;
+//!   non-strings as JSON text) and `typed` (`Long` for `integer`, `Bool` for `boolean`,
+//!   `decimal` for `number` inputs; `number` entries are optional because only values with at
+//!   most four decimal places fit `decimal`).
+//!
+//! Policies are validated in strict mode; validator warnings (impossible policies, actions
+//! that cannot apply) are load errors too. Policy ids are the `@id("…")` annotation, else
+//! `<file name>:<index in file>`. Deny by default; a policy evaluation error denies.
 
 mod catalog;
 mod cedar;
