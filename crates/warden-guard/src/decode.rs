@@ -146,7 +146,7 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .bytes()
         .filter(u8::is_ascii_hexdigit)
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     let val = |c: u8| -> u8 {

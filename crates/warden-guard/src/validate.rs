@@ -27,7 +27,7 @@ pub fn luhn(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn all_same(d: &[u8]) -> bool {
@@ -157,7 +157,7 @@ pub fn aba_routing(s: &str) -> bool {
     }
     let w = [3u32, 7, 1, 3, 7, 1, 3, 7, 1];
     let sum: u32 = d.iter().zip(w).map(|(&x, w)| u32::from(x) * w).sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// UK NHS number: 10 digits, mod-11 check digit.
