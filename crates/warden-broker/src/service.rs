@@ -16,8 +16,8 @@ use warden_config::{EnforceMode, SandboxMode, ToolConfig};
 use warden_core::egress::{EgressEvent, Observation};
 use warden_core::{Sensitive, TenantId};
 use warden_egress::{
-    Allowlist, AttributionTable, Attributor, Collector, DnsServer, Egress, EventSink,
-    InvocationContext, Mode, ProxyServer, Resolve,
+    ActiveConnections, Allowlist, AttributionTable, Attributor, Collector, DnsServer, Egress,
+    EventSink, InvocationContext, Mode, ProxyServer, Resolve,
 };
 use warden_policy::{Authorized, CallRequest, Caller, Catalog, Refusal};
 use warden_sandbox::{CellLease, CellPool, PoolConfig};
@@ -26,9 +26,8 @@ use warden_secrets::SecretProvider;
 /// The fixed port every cell reaches its own Lambda Runtime API on (host side of its veth).
 pub const RUNTIME_PORT: u16 = 9001;
 
-/// How long after a handler answers the broker waits for its connections to close, so their
-/// events (emitted at close, with byte counts) belong to this call.
-const SETTLE: Duration = Duration::from_millis(30);
+/// After a handler answers, the broker waits (at most this long) for the call's proxied
+/// connections to close, so their events (emitted at close, with byte counts) belong to it.
 const SETTLE_MAX: Duration = Duration::from_millis(300);
 
 /// One call into the broker.
@@ -207,6 +206,7 @@ pub struct Broker {
     tools: BTreeMap<String, ToolConfig>,
     isolation: Isolation,
     collector: Collector,
+    active: Arc<ActiveConnections>,
     sink: Arc<dyn EventSink>,
     dlp: Arc<EgressDlp>,
     mode: Mode,
@@ -239,6 +239,7 @@ impl Broker {
         extra_sink: Option<Arc<dyn EventSink>>,
     ) -> Result<Broker, String> {
         let collector = Collector::new(10_000);
+        let active = Arc::new(ActiveConnections::default());
         let sink: Arc<dyn EventSink> = match extra_sink {
             Some(extra) => Arc::new(warden_egress::event::FanoutSink(vec![
                 Arc::new(collector.clone()),
@@ -274,6 +275,7 @@ impl Broker {
                 }
                 let table = AttributionTable::new();
                 let egress = Egress::builder(Arc::new(table.clone()), sink.clone())
+                    .active(active.clone())
                     .hosts(hosts.clone())
                     .resolver(resolver.clone())
                     .scanner(dlp.clone())
@@ -312,6 +314,7 @@ impl Broker {
             tools,
             isolation,
             collector,
+            active,
             sink,
             dlp,
             mode,
@@ -477,17 +480,13 @@ impl Broker {
         })
     }
 
-    /// Waits until no new event arrived for [`SETTLE`] (bounded by [`SETTLE_MAX`]).
+    /// Waits until every proxied connection of the call has closed (bounded by
+    /// [`SETTLE_MAX`]); a connection a handler keeps open is recorded when it closes.
     async fn settle(&self, invocation_id: &str) {
         let begin = Instant::now();
-        let mut last = self.collector.count(invocation_id);
-        loop {
-            tokio::time::sleep(SETTLE).await;
-            let now = self.collector.count(invocation_id);
-            if now == last || begin.elapsed() > SETTLE_MAX {
-                return;
-            }
-            last = now;
+        tokio::task::yield_now().await;
+        while self.active.count(invocation_id) > 0 && begin.elapsed() < SETTLE_MAX {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 
@@ -553,6 +552,7 @@ impl Broker {
             Isolation::Cooperative { hosts, resolver } => {
                 let slot = Arc::new(Slot::default());
                 let egress = Egress::builder(slot.clone(), self.sink.clone())
+                    .active(self.active.clone())
                     .hosts(hosts.clone())
                     .resolver(resolver.clone())
                     .scanner(self.dlp.clone())

@@ -78,6 +78,56 @@ pub(crate) struct Shared {
     pub own_addrs: RwLock<Vec<SocketAddr>>,
     /// Unique names queried per invocation (bounded), for tunnelling detection.
     pub dns_names: Mutex<HashMap<String, HashSet<String>>>,
+    pub active: Arc<ActiveConnections>,
+}
+
+/// Proxied connections still open, per invocation: a connection's event is emitted when it
+/// closes, so a caller collecting an invocation's events waits until its count is zero.
+#[derive(Debug, Default)]
+pub struct ActiveConnections(Mutex<HashMap<String, usize>>);
+
+impl ActiveConnections {
+    /// Connections of `invocation_id` accepted and not yet finished.
+    pub fn count(&self, invocation_id: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(invocation_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn enter(self: &Arc<Self>, invocation_id: &str) -> ActiveGuard {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(invocation_id.to_string())
+            .or_default() += 1;
+        ActiveGuard {
+            active: self.clone(),
+            invocation_id: invocation_id.to_string(),
+        }
+    }
+}
+
+/// Counts one open connection until dropped.
+#[derive(Debug)]
+pub(crate) struct ActiveGuard {
+    active: Arc<ActiveConnections>,
+    invocation_id: String,
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let mut m = self.active.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.invocation_id) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.invocation_id);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -158,6 +208,7 @@ impl Egress {
             original_dst: Arc::new(SoOriginalDst),
             limits: Limits::default(),
             own_addrs: Vec::new(),
+            active: Arc::new(ActiveConnections::default()),
         }
     }
 
@@ -192,6 +243,7 @@ pub struct EgressBuilder {
     original_dst: Arc<dyn OriginalDst>,
     limits: Limits,
     own_addrs: Vec<SocketAddr>,
+    active: Arc<ActiveConnections>,
 }
 
 impl std::fmt::Debug for EgressBuilder {
@@ -237,6 +289,11 @@ impl EgressBuilder {
         self.own_addrs.push(a);
         self
     }
+    /// Share an open-connection counter (e.g. across several proxies).
+    pub fn active(mut self, a: Arc<ActiveConnections>) -> Self {
+        self.active = a;
+        self
+    }
     /// Finish.
     pub fn build(self) -> Egress {
         Egress {
@@ -251,6 +308,7 @@ impl EgressBuilder {
                 limits: self.limits,
                 own_addrs: RwLock::new(self.own_addrs),
                 dns_names: Mutex::new(HashMap::new()),
+                active: self.active,
             }),
         }
     }

@@ -20,7 +20,7 @@ pub mod sni;
 pub use allow::Allowlist;
 pub use attrib::{AttributionTable, Attributor, InvocationContext, Mode};
 pub use classify::{classify, classify_ip};
-pub use config::{Egress, EgressBuilder, Limits};
+pub use config::{ActiveConnections, Egress, EgressBuilder, Limits};
 pub use dlp::{PayloadScanner, ScanRequest};
 pub use dns::DnsServer;
 pub use error::EgressError;

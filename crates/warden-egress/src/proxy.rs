@@ -290,6 +290,8 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, local:
         reset(stream);
         return;
     };
+    // Counted until this function returns, after the connection's event is emitted.
+    let _active = shared.active.enter(&ctx.invocation_id);
     let ev = shared.event(Some(&ctx), EventKind::Tcp, peer, observation);
     let mut c = Conn {
         shared: shared.clone(),

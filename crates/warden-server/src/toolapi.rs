@@ -199,7 +199,7 @@ async fn tool_inner(
     let steps = warden_detect::steps_from_values(&trace)
         .map(|t| t.steps)
         .unwrap_or_default();
-    let findings = warden_detect::evaluate(&Evidence {
+    let evidence = Evidence {
         steps,
         egress: egress.clone(),
         tools: app.detector.tools.clone(),
@@ -210,7 +210,9 @@ async fn tool_inner(
             observation,
             observed_tools: [action_group.to_string()].into_iter().collect(),
         },
-    });
+    };
+    let findings = warden_detect::evaluate(&evidence);
+    let judge = app.judge_outcome(&summary(&evidence, &findings)).await;
     let mut reasons: Vec<Reason> = notes;
     if response.is_none() {
         reasons.push(Reason {
@@ -223,7 +225,7 @@ async fn tool_inner(
         app,
         VerdictInputs {
             findings: &findings,
-            judge: warden_detect::JudgeOutcome::NotConfigured,
+            judge,
             guard_blocked: false,
             other_reasons: reasons,
             checks: vec!["frontdoor".into(), "broker".into()],
@@ -304,7 +306,7 @@ pub(crate) async fn inspect(State(app): State<Arc<App>>, req: Request) -> Respon
         let trace = warden_detect::parse_trace(&text)
             .map_err(|e| (ApiError::bad_request(format!("invalid trace: {e}")), None))?;
         let tools = body.tools.unwrap_or_else(|| app.detector.tools.clone());
-        let findings = warden_detect::evaluate(&Evidence {
+        let evidence = Evidence {
             steps: trace.steps,
             egress: body.egress,
             tools,
@@ -315,13 +317,15 @@ pub(crate) async fn inspect(State(app): State<Arc<App>>, req: Request) -> Respon
                 observation: ObservationMode::External,
                 observed_tools: Default::default(),
             },
-        });
+        };
+        let findings = warden_detect::evaluate(&evidence);
+        let judge = app.judge_outcome(&summary(&evidence, &findings)).await;
         let session = body.session_id.unwrap_or_default();
         let verdict = fuse_verdict(
             &app,
             VerdictInputs {
                 findings: &findings,
-            judge: warden_detect::JudgeOutcome::NotConfigured,
+                judge,
                 guard_blocked: false,
                 other_reasons: Vec::new(),
                 checks: vec!["frontdoor".into()],
@@ -365,4 +369,17 @@ pub(crate) async fn inspect(State(app): State<Arc<App>>, req: Request) -> Respon
         IntoResponse::into_response,
     )
     .await
+}
+
+/// The compact evidence summary a judge may see (names and counts, never values or text).
+fn summary(e: &Evidence, findings: &[warden_detect::Finding]) -> Value {
+    let text = warden_detect::JudgeSummary::new(
+        &e.tools,
+        &e.steps,
+        &e.egress,
+        findings,
+        e.context.observation,
+    )
+    .to_json();
+    serde_json::from_str(&text).unwrap_or(Value::Null)
 }
