@@ -76,9 +76,30 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                     None
                 }
             },
+            ModelConfig::OpenAi {
+                base_url,
+                model,
+                api_key_env,
+                timeout_ms,
+                max_tokens,
+            } => match openai_model(base_url, model, api_key_env.as_deref(), *timeout_ms) {
+                Ok(m) => match Catalog::from_config(&config) {
+                    Ok(catalog) => Some(Arc::new(crate::providers::LlmProvider::new(
+                        m,
+                        &catalog,
+                        &agent.action_groups,
+                        *max_tokens,
+                    ))),
+                    Err(_) => None, // reported once below, with the catalogue
+                },
+                Err(e) => {
+                    problems.push(format!("agents.{id}.model: {e}"));
+                    None
+                }
+            },
             other => {
                 problems.push(format!(
-                    "agents.{id}.model: provider `{}` is not available in this build; use `scripted`",
+                    "agents.{id}.model: provider `{}` is not available in this build; use `scripted` or `openai`",
                     match other {
                         ModelConfig::Bedrock { .. } => "bedrock",
                         ModelConfig::OpenAi { .. } => "openai",
@@ -432,4 +453,24 @@ impl App {
             },
         }
     }
+}
+
+/// An OpenAI-compatible chat model from an agent's `[agents.X.model]`.
+fn openai_model(
+    base_url: &str,
+    model: &str,
+    api_key_env: Option<&str>,
+    timeout_ms: u64,
+) -> Result<Arc<dyn warden_llm::ChatModel>, String> {
+    let mut cfg = warden_llm::OpenAiConfig::new(base_url, model);
+    if let Some(var) = api_key_env {
+        let key = std::env::var(var).map_err(|_| format!("api_key_env `{var}` is not set"))?;
+        if key.is_empty() {
+            return Err(format!("api_key_env `{var}` is empty"));
+        }
+        cfg.api_key = Some(warden_core::Sensitive::new(key));
+    }
+    cfg.policy.timeout = std::time::Duration::from_millis(timeout_ms);
+    let chat = warden_llm::OpenAiChat::new(cfg).map_err(|e| e.to_string())?;
+    Ok(Arc::new(chat))
 }

@@ -12,6 +12,7 @@ mod guardapi;
 mod indexer;
 pub mod killswitch;
 mod metrics;
+pub mod providers;
 pub mod ratelimit;
 mod routes;
 pub mod screen;
