@@ -6,7 +6,7 @@ mod admin;
 mod app;
 pub mod detection;
 mod error;
-mod eventstream;
+pub mod eventstream;
 pub mod frontdoor;
 mod guardapi;
 mod indexer;
