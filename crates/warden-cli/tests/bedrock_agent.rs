@@ -7,14 +7,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn have_boto3() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 const SCRIPT: &str = r#"
 import json, sys, boto3, botocore
 endpoint, key, secret = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -65,7 +57,7 @@ print(json.dumps(out))
 
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_invoke_agent_streams_chunks_and_traces() {
-    if !have_boto3() {
+    if !have_python_module("boto3") {
         eprintln!(
             "SKIPPED: python3 with boto3 is not installed (scripts/test installs it from PyPI)"
         );

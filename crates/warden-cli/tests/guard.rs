@@ -7,17 +7,9 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn have_boto3() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_apply_guardrail_against_warden() {
-    if !have_boto3() {
+    if !have_python_module("boto3") {
         eprintln!(
             "SKIPPED: python3 with boto3 is not installed (scripts/test installs it from PyPI)"
         );

@@ -9,14 +9,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
-fn have_awslambdaric() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import awslambdaric"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 fn completion(message: Value, finish: &str) -> Value {
     json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
@@ -80,7 +72,7 @@ async fn orders_api() -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_openai_compatible_model_calls_the_real_tool_and_answers() {
-    if !have_awslambdaric() {
+    if !have_python_module("awslambdaric") {
         eprintln!("SKIPPED: python3 with awslambdaric is not installed (scripts/test installs it)");
         return;
     }

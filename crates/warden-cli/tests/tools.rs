@@ -7,14 +7,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn have_awslambdaric() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import awslambdaric"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// A local `api.internal` answering order lookups.
 async fn api() -> std::net::SocketAddr {
     let app = axum::Router::new().route(
@@ -38,7 +30,7 @@ fn project_with_api(api: std::net::SocketAddr) -> Project {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tool_api_runs_the_real_handler_and_returns_egress_and_verdict() {
-    if !have_awslambdaric() {
+    if !have_python_module("awslambdaric") {
         eprintln!("SKIPPED: python3 with awslambdaric is not installed (scripts/test installs it)");
         return;
     }
@@ -114,7 +106,7 @@ async fn tool_api_runs_the_real_handler_and_returns_egress_and_verdict() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn inspect_blocks_a_trace_whose_egress_shows_an_undeclared_host() {
-    if !have_awslambdaric() {
+    if !have_python_module("awslambdaric") {
         eprintln!("SKIPPED: python3 with awslambdaric is not installed (scripts/test installs it)");
         return;
     }

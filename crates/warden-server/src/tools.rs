@@ -8,7 +8,7 @@ use warden_agent::{ToolCall, ToolContext, ToolError, ToolOutput, ToolRunner};
 use warden_broker::lambda::AgentRef;
 use warden_broker::{Broker, ToolRequest};
 use warden_core::egress::Observation;
-use warden_core::{Reason, TenantId};
+use warden_core::Reason;
 use warden_detect::{Effect, ObservationMode, Operation, ToolInfo};
 use warden_policy::{CallRequest, Caller, Catalog};
 
@@ -124,9 +124,4 @@ pub fn observation_mode(o: Observation) -> ObservationMode {
         Observation::Isolated => ObservationMode::Isolated,
         Observation::Cooperative => ObservationMode::Cooperative,
     }
-}
-
-/// The tenant as a typed id (already validated by the front door).
-pub fn tenant_id(t: &str) -> Option<TenantId> {
-    TenantId::new(t).ok()
 }

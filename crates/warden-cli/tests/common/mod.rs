@@ -234,3 +234,13 @@ pub fn error_code(body: &Value) -> String {
     );
     err["code"].as_str().unwrap().to_string()
 }
+
+/// Whether `python3` can import `module` (boto3, awslambdaric); tests that need it print
+/// `SKIPPED:` when not (scripts/test installs both from PyPI).
+pub fn have_python_module(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
