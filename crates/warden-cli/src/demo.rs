@@ -389,8 +389,13 @@ async fn scenario(
     );
 
     println!("\n6. What reached the control plane (verdict records only)");
+    // Export is asynchronous (an on-disk queue posted in batches): wait until the queue has
+    // been delivered, bounded.
     if let Some(exporter) = app.exporter.get() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), exporter.flush()).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while exporter.counters().pending_records > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
     let cp = http
         .get(format!("http://{console}/v1/verdicts?limit=50"))
