@@ -943,6 +943,9 @@ async fn invoke_inner(
     });
     if body.enable_trace {
         response["trace"] = Value::Array(outcome.trace);
+        // The egress Warden observed for this invocation, as judged (hosts, ports, decisions,
+        // sizes; never payload bytes): the evidence the verdict's references point into.
+        response["egress"] = serde_json::to_value(&outcome.egress).unwrap_or(Value::Null);
     }
     Ok((response, decision.as_str()))
 }
