@@ -1,0 +1,1 @@
+//! Bedrock proxy mode: an agent hosted on Bedrock Agents, driven through InvokeAgent.
