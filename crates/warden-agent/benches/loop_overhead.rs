@@ -13,6 +13,9 @@ use warden_agent::{
 use warden_config::{AgentConfig, ModelConfig};
 use warden_core::{AgentId, TenantId};
 
+/// No action group of these tests returns control.
+static NO_RC: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+
 /// Answers every call immediately with a fixed body (stands in for the sandbox, whose own
 /// cost is measured by the broker's benchmarks).
 struct Instant;
@@ -71,6 +74,9 @@ fn bench(c: &mut Criterion) {
                     session_attributes: BTreeMap::new(),
                     prompt_session_attributes: BTreeMap::new(),
                     started_at: "2026-11-22T00:00:00Z",
+                    history: &[],
+                    return_control: &NO_RC,
+                    resume: None,
                 };
                 rt.block_on(inv.run(&provider, None, Some(&Instant), None))
                     .unwrap()

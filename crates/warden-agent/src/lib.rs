@@ -8,11 +8,11 @@ mod scripted;
 mod trace;
 
 pub use provider::{
-    ModelError, ModelProvider, ModelRequest, ModelTurn, ToolCall, TurnAction, Usage,
+    Exchange, ModelError, ModelProvider, ModelRequest, ModelTurn, ToolCall, TurnAction, Usage,
 };
 pub use runtime::{
-    AgentError, Invocation, InvocationOutcome, Screen, ScreenOutcome, ScreenSource, StepCheck,
-    Stop, ToolContext, ToolError, ToolOutput, ToolRunner,
+    AgentError, Invocation, InvocationOutcome, PendingControl, Resume, Screen, ScreenOutcome,
+    ScreenSource, StepCheck, Stop, ToolContext, ToolError, ToolOutput, ToolRunner,
 };
 pub use scripted::{ScriptError, ScriptedProvider};
-pub use trace::{TraceBuilder, DRAFT_ALIAS};
+pub use trace::{TraceBuilder, TraceState, DRAFT_ALIAS};

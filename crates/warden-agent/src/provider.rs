@@ -1,6 +1,7 @@
 //! The model-provider trait: Converse-like turns with tool use.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Token counts of one model call, fed to the per-tenant token rate limit.
@@ -17,7 +18,8 @@ impl Usage {
 }
 
 /// A tool call proposed by the model, in action-group terms.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ToolCall {
     pub action_group: String,
     /// OpenAPI action groups: path and verb.
@@ -47,10 +49,21 @@ pub struct ModelTurn {
     pub raw: String,
 }
 
-/// What the model is asked: instructions, the user's input, and this invocation's steps.
+/// One earlier exchange of the session: what the user said and what the agent answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exchange {
+    pub user: String,
+    pub assistant: String,
+}
+
+/// What the model is asked: instructions, the session's earlier exchanges, the user's input,
+/// and this invocation's steps.
 #[derive(Debug, Clone)]
 pub struct ModelRequest<'a> {
     pub instructions: &'a str,
+    /// The session's memory, oldest first (already cut to the agent's memory window).
+    pub history: &'a [Exchange],
     pub input_text: &'a str,
     /// (tool call, tool output text) pairs of this invocation so far.
     pub steps: &'a [(ToolCall, String)],

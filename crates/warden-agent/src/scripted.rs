@@ -243,6 +243,7 @@ mod tests {
         assert_eq!(p.model_name(), "scripted:s.json");
         let req = ModelRequest {
             instructions: "i",
+            history: &[],
             input_text: "where is a-1043?",
             steps: &[],
         };
@@ -254,6 +255,7 @@ mod tests {
         let steps = vec![(call.clone(), "{}".to_string())];
         let req = ModelRequest {
             instructions: "i",
+            history: &[],
             input_text: "where is a-1043?",
             steps: &steps,
         };
@@ -263,6 +265,7 @@ mod tests {
         );
         let req = ModelRequest {
             instructions: "i",
+            history: &[],
             input_text: "hi",
             steps: &[],
         };

@@ -6,6 +6,15 @@ use serde_json::{json, Value};
 /// The alias id Bedrock uses for an agent's working draft; Warden agents have no aliases.
 pub const DRAFT_ALIAS: &str = "TSTALIASID";
 
+/// A paused trace: its trace-id prefix, step counter and parts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceState {
+    pub prefix: String,
+    pub step: usize,
+    pub parts: Vec<Value>,
+}
+
 /// Accumulates `TracePart`s for one invocation.
 #[derive(Debug)]
 pub struct TraceBuilder {
@@ -38,6 +47,37 @@ impl TraceBuilder {
             step: 0,
             parts: Vec::new(),
         }
+    }
+
+    /// Continues a trace paused for return of control: the same trace-id prefix and step
+    /// counter, with the parts recorded before the pause.
+    pub fn resume(agent_id: &str, session_id: &str, state: TraceState) -> Self {
+        TraceBuilder {
+            enabled: true,
+            agent_id: agent_id.to_string(),
+            session_id: session_id.to_string(),
+            prefix: state.prefix,
+            step: state.step,
+            parts: state.parts,
+        }
+    }
+
+    /// Where the trace stands, to resume it later.
+    pub fn state(&self) -> TraceState {
+        TraceState {
+            prefix: self.prefix.clone(),
+            step: self.step,
+            parts: self.parts.clone(),
+        }
+    }
+
+    /// How many parts were recorded so far.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
     }
 
     pub fn enabled(&self) -> bool {

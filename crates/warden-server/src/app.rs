@@ -53,6 +53,9 @@ pub struct Agent {
     pub provider: Arc<dyn ModelProvider>,
     /// The agent's guardrail; an agent configured with one is never run without it.
     pub screen: Option<GuardScreen>,
+    /// The agent's action groups configured `execution = "return_control"`: their calls are
+    /// handed back to the caller instead of running in the sandbox.
+    pub return_control: std::collections::BTreeSet<String>,
 }
 
 /// Why the server could not start. Each line names the component and the reason.
@@ -117,6 +120,16 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                     config: agent.clone(),
                     provider,
                     screen: None,
+                    return_control: agent
+                        .action_groups
+                        .iter()
+                        .filter(|g| {
+                            config.tools.get(*g).is_some_and(|t| {
+                                t.execution == warden_config::Execution::ReturnControl
+                            })
+                        })
+                        .cloned()
+                        .collect(),
                 },
             );
         }
@@ -298,6 +311,34 @@ pub(crate) fn spawn_background(app: Arc<App>) -> Vec<tokio::task::JoinHandle<()>
                 .store(true, std::sync::atomic::Ordering::Release);
         }
     }));
+    // Idle sessions are ignored on load already; the sweep deletes them from the store. The
+    // longest idle limit of any agent decides (shorter ones are enforced on load).
+    if let Some(idle) = app
+        .agents
+        .values()
+        .map(|a| a.config.session_idle_secs)
+        .max()
+    {
+        let sweep_app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let store = sweep_app.store.clone();
+                let cutoff = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+                    .saturating_sub(idle);
+                match tokio::task::spawn_blocking(move || store.expire_sessions(cutoff)).await {
+                    Ok(Ok(n)) if n > 0 => tracing::info!(expired = n, "idle sessions expired"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "session expiry failed"),
+                    _ => {}
+                }
+            }
+        }));
+    }
     let urls: Vec<String> = app.front.auth.jwt.jwks_urls().to_vec();
     if !urls.is_empty() {
         let jwks_app = app.clone();

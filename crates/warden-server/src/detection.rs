@@ -36,13 +36,21 @@ impl DetectorCheck {
         session_attributes: &BTreeMap<String, String>,
         tenant: &str,
         observation: ObservationMode,
+        unobserved: &std::collections::BTreeSet<String>,
     ) -> Self {
+        // Tools handed back to the caller (return of control) run outside the sandbox: their
+        // egress is not observed, so the absence of egress proves nothing about them.
         let ctx = Context {
             user_input: user_input.to_string(),
             session_attributes: session_attributes.clone(),
             tenant: tenant.to_string(),
             observation,
-            observed_tools: setup.tools.iter().map(|t| t.name.clone()).collect(),
+            observed_tools: setup
+                .tools
+                .iter()
+                .map(|t| t.name.clone())
+                .filter(|t| !unobserved.contains(t))
+                .collect(),
         };
         DetectorCheck {
             detector: Detector::new(setup.config.clone(), setup.tools.clone()).with_context(ctx),
@@ -81,6 +89,13 @@ impl DetectorCheck {
             out.extend(self.detector.on_step(step, eg));
         }
         out
+    }
+
+    /// Feeds what an earlier request of the same invocation recorded (before it paused for
+    /// return of control): its trace parts, with their egress.
+    pub fn prime(&mut self, trace: &[serde_json::Value], egress: &[EgressEvent]) {
+        let found = self.feed(trace, egress);
+        self.step_findings.extend(found);
     }
 
     /// End of the run: the remaining steps, then every finding over the whole evidence, and

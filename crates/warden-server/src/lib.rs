@@ -16,6 +16,7 @@ pub mod providers;
 pub mod ratelimit;
 mod routes;
 pub mod screen;
+pub mod sessions;
 pub mod toolapi;
 pub mod tools;
 

@@ -136,10 +136,22 @@ impl ModelProvider for LlmProvider {
     }
 
     async fn next_turn(&self, req: &ModelRequest<'_>) -> Result<ModelTurn, ModelError> {
-        let mut messages = vec![Message {
+        // The session's memory first (as plain user/assistant turns), then this input.
+        let mut messages = Vec::with_capacity(req.history.len() * 2 + 1 + req.steps.len() * 2);
+        for e in req.history {
+            messages.push(Message {
+                role: Role::User,
+                content: vec![ContentBlock::Text(e.user.clone())],
+            });
+            messages.push(Message {
+                role: Role::Assistant,
+                content: vec![ContentBlock::Text(e.assistant.clone())],
+            });
+        }
+        messages.push(Message {
             role: Role::User,
             content: vec![ContentBlock::Text(req.input_text.to_string())],
-        }];
+        });
         for (i, (call, output)) in req.steps.iter().enumerate() {
             let id = format!("call_{i}");
             messages.push(Message {

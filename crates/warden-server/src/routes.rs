@@ -142,9 +142,7 @@ impl InvokeBody {
     /// being ignored.
     fn unsupported(&self) -> Option<&'static str> {
         let st = &self.session_state;
-        if st.return_control_invocation_results.is_some() || st.invocation_id.is_some() {
-            Some("`sessionState.returnControlInvocationResults` (return of control) is not supported by this build")
-        } else if st.files.is_some() {
+        if st.files.is_some() {
             Some("`sessionState.files` is not supported: Warden agents have no code interpreter")
         } else if st.knowledge_base_configurations.is_some() {
             Some("`sessionState.knowledgeBaseConfigurations` is not supported: Warden agents have no knowledge bases")
@@ -478,9 +476,13 @@ async fn invoke_agent_bedrock(
                     stream.extend(crate::eventstream::event("trace", part));
                 }
             }
-            stream.extend(crate::eventstream::chunk(
-                body["completion"].as_str().unwrap_or_default(),
-            ));
+            if let Some(rc) = body.get("returnControl") {
+                stream.extend(crate::eventstream::event("returnControl", rc));
+            } else {
+                stream.extend(crate::eventstream::chunk(
+                    body["completion"].as_str().unwrap_or_default(),
+                ));
+            }
             let mut resp = (StatusCode::OK, stream).into_response();
             let h = resp.headers_mut();
             let mut set = |k: &'static str, v: String| {
@@ -693,23 +695,36 @@ async fn invoke_inner(
         &body.prompt_creation_configurations,
         &body.bedrock_model_configurations,
     );
-    if body.end_session {
-        return Err((
-            ApiError::bad_request(
-                "`endSession` is not supported by this build: sessions keep no memory yet",
-            ),
-            None,
-        ));
-    }
-    let input = body.input_text.unwrap_or_default();
-    if input.trim().is_empty() {
+    let key = warden_store::SessionKey {
+        tenant: principal.tenant.clone(),
+        agent: agent_id.clone(),
+        session: session_id.clone(),
+    };
+    // Returning results for a handed-back call resumes the paused invocation; `inputText`
+    // is then ignored, as in Bedrock.
+    let resuming = body
+        .session_state
+        .return_control_invocation_results
+        .is_some()
+        || body.session_state.invocation_id.is_some();
+    let input = body.input_text.clone().unwrap_or_default();
+    if !resuming && input.trim().is_empty() {
+        if body.end_session {
+            let ended = crate::sessions::end(&app.store, &key)
+                .await
+                .map_err(|e| (e, None))?;
+            return Ok((
+                json!({"sessionId": session_id.as_str(), "completion": "", "sessionEnded": true, "hadMemory": ended}),
+                "session_ended",
+            ));
+        }
         return Err((
             ApiError::bad_request("`inputText` is required and must not be empty"),
             None,
         ));
     }
     let chars = input.chars().count();
-    if chars > limits.max_input_chars {
+    if !resuming && chars > limits.max_input_chars {
         return Err((
             ApiError::bad_request(format!(
                 "`inputText` has {chars} characters; the limit is {}",
@@ -718,6 +733,52 @@ async fn invoke_inner(
             None,
         ));
     }
+    let mut memory = crate::sessions::load(&app.store, &key, agent.config.session_idle_secs)
+        .await
+        .map_err(|e| (e, None))?;
+    let resume = if resuming {
+        let st = &body.session_state;
+        let Some(pending) = memory.pending.clone() else {
+            return Err((
+                ApiError::bad_request(format!(
+                    "session `{session_id}` has no call waiting for its result (return of control); it may have expired or belong to another session"
+                )),
+                None,
+            ));
+        };
+        match &st.invocation_id {
+            Some(id) if *id != pending.invocation_id => {
+                return Err((
+                    ApiError::bad_request(format!(
+                        "`sessionState.invocationId` `{}` is not the invocation waiting in this session",
+                        truncate(id)
+                    )),
+                    None,
+                ))
+            }
+            _ => {}
+        }
+        let Some(results) = &st.return_control_invocation_results else {
+            return Err((
+                ApiError::bad_request(
+                    "`sessionState.returnControlInvocationResults` is required with `invocationId`",
+                ),
+                None,
+            ));
+        };
+        let result = crate::sessions::result_text(results, &pending).map_err(|e| {
+            let err = match &e {
+                crate::sessions::ResultError::Invalid(m) => ApiError::bad_request(m.clone()),
+                crate::sessions::ResultError::Failed(_) => {
+                    ApiError::new(StatusCode::FAILED_DEPENDENCY, "tool_failed", e.to_string())
+                }
+            };
+            (err, None)
+        })?;
+        Some(warden_agent::Resume { pending, result })
+    } else {
+        None
+    };
 
     // The trusted tenant replaces any tenant the client put into the session attributes.
     let mut reasons = Vec::new();
@@ -739,6 +800,8 @@ async fn invoke_inner(
     session_attributes.insert("tenantId".into(), principal.tenant.to_string());
 
     let started_at = now_rfc3339();
+    let history = &memory.exchanges[..];
+    let resumed = resume.as_ref().map(|r| r.pending.clone());
     let invocation = Invocation {
         agent: &agent.config,
         tenant: &principal.tenant,
@@ -749,6 +812,9 @@ async fn invoke_inner(
         session_attributes,
         prompt_session_attributes: body.session_state.prompt_session_attributes,
         started_at: &started_at,
+        history,
+        return_control: &agent.return_control,
+        resume,
     };
     let timeout = Duration::from_millis(limits.request_timeout_ms);
     let screen = agent
@@ -766,11 +832,18 @@ async fn invoke_inner(
         .unwrap_or(warden_detect::ObservationMode::Isolated);
     let mut check = crate::detection::DetectorCheck::new(
         &app.detector,
-        &input,
+        resumed
+            .as_ref()
+            .map(|p| p.input_text.as_str())
+            .unwrap_or(&input),
         &invocation.session_attributes,
         principal.tenant.as_str(),
         observation,
+        &agent.return_control,
     );
+    if let Some(p) = &resumed {
+        check.prime(&p.trace.parts, &p.egress);
+    }
     let run = tokio::time::timeout(
         timeout,
         invocation.run(
@@ -853,6 +926,25 @@ async fn invoke_inner(
         }
     }
     reasons.extend(outcome.notes.iter().cloned());
+    // Calls handed back to the caller ran outside the sandbox: the verdict says so.
+    let mut handed_back: Vec<&str> = outcome
+        .tool_calls
+        .iter()
+        .map(|c| c.action_group.as_str())
+        .chain(
+            outcome
+                .returned
+                .iter()
+                .map(|p| p.call.action_group.as_str()),
+        )
+        .filter(|g| agent.return_control.contains(*g))
+        .collect();
+    handed_back.dedup();
+    for g in handed_back {
+        checks.push(format!(
+            "return-control:{g} (run by the caller outside the sandbox; its egress was not observed)"
+        ));
+    }
     if let Some(b) = &broker {
         checks.push(format!(
             "sandbox:{}",
@@ -897,6 +989,34 @@ async fn invoke_inner(
     } else {
         outcome.completion.clone()
     };
+    // Session memory: a completed answer is remembered (screened input and answer); a pause
+    // stores the paused invocation; a blocked or stopped invocation leaves nothing to resume
+    // and is not remembered.
+    let returned = outcome.returned.clone().filter(|_| !withheld);
+    memory.pending = returned.clone();
+    let completed = outcome.returned.is_none()
+        && !withheld
+        && outcome.blocked.is_none()
+        && outcome.stopped.is_none();
+    if completed {
+        memory.remember(
+            warden_agent::Exchange {
+                user: outcome.input.clone(),
+                assistant: outcome.completion.clone(),
+            },
+            agent.config.memory_window,
+        );
+    }
+    if body.end_session && returned.is_none() {
+        crate::sessions::end(&app.store, &key)
+            .await
+            .map_err(|e| (e, None))?;
+    } else {
+        crate::sessions::save(&app.store, &key, &memory)
+            .await
+            .map_err(|e| (e, None))?;
+    }
+
     let rules: Vec<String> = verdict.reasons.iter().map(|r| r.rule.clone()).collect();
     app.audit_decision(Decided {
         request_id,
@@ -941,8 +1061,17 @@ async fn invoke_inner(
         "verdict": verdict,
         "usage": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
     });
+    if let Some(p) = &returned {
+        response["returnControl"] = crate::sessions::return_control_payload(agent_id.as_str(), p);
+    }
+    if body.end_session {
+        response["sessionEnded"] = json!(returned.is_none());
+    }
     if body.enable_trace {
-        response["trace"] = Value::Array(outcome.trace);
+        // After a resume, only the parts this request recorded (the caller saw the rest).
+        let mut trace = outcome.trace;
+        trace.drain(..outcome.resumed_parts.min(trace.len()));
+        response["trace"] = Value::Array(trace);
         // The egress Warden observed for this invocation, as judged (hosts, ports, decisions,
         // sizes; never payload bytes): the evidence the verdict's references point into.
         response["egress"] = serde_json::to_value(&outcome.egress).unwrap_or(Value::Null);
