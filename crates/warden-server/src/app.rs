@@ -100,14 +100,48 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                     None
                 }
             },
+            #[cfg(feature = "bedrock")]
+            ModelConfig::Bedrock {
+                model_id,
+                region,
+                guardrail_identifier,
+                guardrail_version,
+                timeout_ms,
+                max_tokens,
+            } => {
+                let mut cfg = warden_llm::BedrockConfig::new(model_id.clone());
+                cfg.region = region.clone();
+                cfg.guardrail = guardrail_identifier
+                    .as_ref()
+                    .map(|g| warden_llm::GuardrailRef {
+                        identifier: g.clone(),
+                        version: guardrail_version.clone().unwrap_or_else(|| "DRAFT".into()),
+                    });
+                cfg.policy.timeout = std::time::Duration::from_millis(*timeout_ms);
+                match Catalog::from_config(&config) {
+                    Ok(catalog) => Some(Arc::new(crate::providers::LlmProvider::new(
+                        Arc::new(crate::providers::LazyBedrock::new(cfg)),
+                        &catalog,
+                        &agent.action_groups,
+                        *max_tokens,
+                    ))),
+                    Err(_) => None, // reported once below, with the catalogue
+                }
+            }
             other => {
                 problems.push(format!(
-                    "agents.{id}.model: provider `{}` is not available in this build; use `scripted` or `openai`",
+                    "agents.{id}.model: provider `{}` is not available in this build{}",
                     match other {
                         ModelConfig::Bedrock { .. } => "bedrock",
                         ModelConfig::OpenAi { .. } => "openai",
                         ModelConfig::BedrockAgent { .. } => "bedrock-agent",
                         ModelConfig::Scripted { .. } => "scripted",
+                    },
+                    match other {
+                        ModelConfig::Bedrock { .. } => {
+                            "; rebuild with `cargo build --release --features bedrock` (the AWS SDK for Rust)"
+                        }
+                        _ => "; use `scripted`, `openai` or `bedrock`",
                     }
                 ));
                 None

@@ -247,3 +247,43 @@ impl ModelProvider for LlmProvider {
         })
     }
 }
+
+/// Bedrock Converse for an agent (`provider = "bedrock"`), its client built on first use: the
+/// SDK's configuration loader (default credential chain, region, `AWS_ENDPOINT_URL_*`) is
+/// async and the server's build step is not. A loading failure (no region, say) fails that
+/// call with a precise error.
+#[cfg(feature = "bedrock")]
+#[derive(Debug)]
+pub struct LazyBedrock {
+    config: warden_llm::BedrockConfig,
+    client: tokio::sync::OnceCell<warden_llm::BedrockConverse>,
+}
+
+#[cfg(feature = "bedrock")]
+impl LazyBedrock {
+    pub fn new(config: warden_llm::BedrockConfig) -> Self {
+        LazyBedrock {
+            config,
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+#[cfg(feature = "bedrock")]
+#[async_trait]
+impl ChatModel for LazyBedrock {
+    fn model_name(&self) -> &str {
+        &self.config.model_id
+    }
+
+    async fn chat(
+        &self,
+        req: &warden_llm::ChatRequest,
+    ) -> Result<warden_llm::ChatResponse, LlmError> {
+        let client = self
+            .client
+            .get_or_try_init(|| warden_llm::BedrockConverse::new(self.config.clone()))
+            .await?;
+        client.chat(req).await
+    }
+}

@@ -117,9 +117,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(project: &Project) -> Server {
+        Server::start_with_env(project, &[])
+    }
+
+    /// Starts `warden serve` with extra environment variables (e.g. the AWS SDK's
+    /// `AWS_ENDPOINT_URL_*` pointing at a local server).
+    pub fn start_with_env(project: &Project, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(project.config())
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
