@@ -248,10 +248,7 @@ async fn a_bedrock_converse_model_calls_the_real_tool_and_answers() {
         "gr-support"
     );
     assert_eq!(first["guardrailConfig"]["guardrailVersion"], "3");
-    assert_eq!(
-        first["system"][0]["text"].as_str().unwrap().is_empty(),
-        false
-    );
+    assert!(!first["system"][0]["text"].as_str().unwrap().is_empty());
 }
 
 /// Without the `bedrock` feature the binary refuses a Bedrock agent at startup and names the
