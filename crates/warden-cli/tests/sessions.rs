@@ -313,3 +313,91 @@ async fn boto3_return_of_control_round_trip() {
     assert_eq!(v["verdict"], "allow", "{v}");
     assert_eq!(v["again"], "ValidationException", "{v}");
 }
+
+/// A client that disconnects while its agent's tool is still running does not cut the
+/// invocation short: it runs to its end, its verdict is indexed and its exchange remembered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_disconnecting_mid_invocation_leaves_a_complete_record() {
+    if !have_python_module("awslambdaric") {
+        eprintln!("SKIPPED: python3 with awslambdaric is not installed (scripts/test installs it)");
+        return;
+    }
+    // api.internal answers after 1.5 s; the client gives up after 300 ms.
+    let app = axum::Router::new().route(
+        "/orders/{id}",
+        axum::routing::get(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            r#"{"status":"shipped","eta":"Tuesday"}"#
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let project = Project::new(|t| {
+        t.replace(
+            "\"api.internal\" = \"127.0.0.1:18080\"",
+            &format!("\"api.internal\" = \"{api}\""),
+        )
+    });
+    let server = Server::start(&project);
+    let token = project.token("acme", |_| {});
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let r = impatient
+        .post(server.invoke_url("support", "gone-1"))
+        .bearer_auth(&token)
+        .json(&json!({"inputText": "Where is order A-1043?"}))
+        .send()
+        .await;
+    assert!(r.is_err(), "the client gave up before the answer");
+    let admin = project.admin_token();
+    let mut rows = Value::Null;
+    for _ in 0..60 {
+        rows = client()
+            .get(format!("{}/admin/v1/verdicts?tenant=acme", server.admin))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if rows["verdicts"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|r| r["sessionId"] == "gone-1"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let row = rows["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["sessionId"] == "gone-1")
+        .unwrap_or_else(|| panic!("no verdict for the abandoned invocation: {rows}"));
+    assert_eq!(row["decision"], "allow", "{rows}");
+    // The finished exchange was remembered: the next turn's prompt carries it.
+    let (status, _, body) = invoke_session(&server, &token, "gone-1", "And A-1042?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(prompt_messages(&body).len(), 3, "{body}");
+}
+
+async fn invoke_session(
+    server: &Server,
+    token: &str,
+    session: &str,
+    text: &str,
+) -> (u16, (), Value) {
+    let resp = client()
+        .post(server.invoke_url("support", session))
+        .bearer_auth(token)
+        .json(&json!({"inputText": text, "enableTrace": true}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, (), resp.json().await.unwrap())
+}

@@ -338,7 +338,25 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 /// `POST /v1/agents/{agentId}/sessions/{sessionId}/invoke`.
 async fn invoke(
     State(app): State<Arc<App>>,
-    Path((agent_raw, session_raw)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    detached(invoke_task(app, path, req)).await
+}
+
+/// Runs a request to its end on its own task: a client that disconnects mid-invocation
+/// does not cut the loop short, so its cells are released, its memory saved and its
+/// decision audited as for any other request.
+async fn detached(task: impl std::future::Future<Output = Response> + Send + 'static) -> Response {
+    match tokio::spawn(task).await {
+        Ok(r) => r,
+        Err(e) => ApiError::internal(format!("invocation task failed: {e}")).into_response(),
+    }
+}
+
+async fn invoke_task(
+    app: Arc<App>,
+    (agent_raw, session_raw): (String, String),
     req: Request,
 ) -> Response {
     let started = Instant::now();
@@ -448,6 +466,15 @@ pub(crate) fn fuse_verdict(app: &App, v: VerdictInputs<'_>) -> Verdict {
 async fn invoke_agent_bedrock(
     State(app): State<Arc<App>>,
     Path((agent_raw, _alias, session_raw)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    detached(invoke_agent_bedrock_task(app, agent_raw, session_raw, req)).await
+}
+
+async fn invoke_agent_bedrock_task(
+    app: Arc<App>,
+    agent_raw: String,
+    session_raw: String,
     req: Request,
 ) -> Response {
     let started = Instant::now();
@@ -1057,7 +1084,7 @@ async fn invoke_inner(
     }));
     let mut response = json!({
         "sessionId": session_id.as_str(),
-        "completion": completion,
+        "completion": completion.clone(),
         "verdict": verdict,
         "usage": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
     });
@@ -1071,6 +1098,17 @@ async fn invoke_inner(
         // After a resume, only the parts this request recorded (the caller saw the rest).
         let mut trace = outcome.trace;
         trace.drain(..outcome.resumed_parts.min(trace.len()));
+        if withheld {
+            // A withheld answer does not leave through the trace either.
+            for part in &mut trace {
+                if let Some(fr) = part
+                    .pointer_mut("/trace/orchestrationTrace/observation/finalResponse")
+                    .and_then(Value::as_object_mut)
+                {
+                    fr.insert("text".into(), Value::String(completion.clone()));
+                }
+            }
+        }
         response["trace"] = Value::Array(trace);
         // The egress Warden observed for this invocation, as judged (hosts, ports, decisions,
         // sizes; never payload bytes): the evidence the verdict's references point into.
