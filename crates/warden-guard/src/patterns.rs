@@ -356,7 +356,13 @@ fn run_gate(det: Det) -> Option<RunGate> {
                 (b'.', b'.'),
                 (b'-', b'-'),
             ],
-            keep: |r| r.len() >= 14,
+            // Six hex pairs joined by five `:` or five `-`, or three quads joined by two `.`.
+            keep: |r| {
+                r.len() >= 14
+                    && (count(r, |b| b == b':') >= 5
+                        || count(r, |b| b == b'-') >= 5
+                        || count(r, |b| b == b'.') >= 2)
+            },
         },
         Det::DigitRun => RunGate {
             anchors: &[(b'0', b'9')],
@@ -382,13 +388,33 @@ fn run_gate(det: Det) -> Option<RunGate> {
             anchors: &[(b'0', b'9')],
             min_len: 9,
             alphabet: &[(b'A', b'Z'), (b'0', b'9'), (b' ', b' ')],
-            keep: |r| r.len() >= 9 && count(r, |b| b.is_ascii_digit()) >= 6,
+            // Two capitals, then a digit (after at most one space).
+            keep: |r| {
+                r.len() >= 9
+                    && count(r, |b| b.is_ascii_digit()) >= 6
+                    && (0..r.len().saturating_sub(2)).any(|i| {
+                        r[i].is_ascii_uppercase()
+                            && r[i + 1].is_ascii_uppercase()
+                            && (r[i + 2].is_ascii_digit()
+                                || (r[i + 2] == b' '
+                                    && r.get(i + 3).is_some_and(u8::is_ascii_digit)))
+                    })
+            },
         },
         Det::Iban => RunGate {
             anchors: &[(b'0', b'9')],
             min_len: 15,
             alphabet: &[(b'A', b'Z'), (b'0', b'9'), (b' ', b' ')],
-            keep: |r| r.len() >= 15 && count(r, |b| b.is_ascii_digit()) >= 2,
+            // The country code and check digits: two capitals, then two digits.
+            keep: |r| {
+                r.len() >= 15
+                    && r.windows(4).any(|w| {
+                        w[0].is_ascii_uppercase()
+                            && w[1].is_ascii_uppercase()
+                            && w[2].is_ascii_digit()
+                            && w[3].is_ascii_digit()
+                    })
+            },
         },
         // `\b` on both sides and an alphabet of word bytes: the match is the whole run.
         Det::Vin => RunGate {
@@ -605,8 +631,9 @@ impl PatternScanner {
 
     /// Maximal runs of each run-gated detector's alphabet that contain one of its anchor bytes
     /// and pass its necessary condition. One forward pass keeps, as one bit set, the detectors
-    /// whose current run holds an anchor; when such a run ends, its start is found by walking
-    /// back over the run.
+    /// whose current run already holds an anchor. While no run is anchored it only looks for
+    /// the next anchor byte; when detectors become anchored, one walk back over the bytes
+    /// before the anchor finds the starts of all their runs at once.
     fn runs(&self, text: &str) -> [Vec<(usize, usize)>; RUN_DETS.len()] {
         let mut out: [Vec<(usize, usize)>; RUN_DETS.len()] = Default::default();
         let (alpha, anchors) = (&*self.run_lut, &*self.anchor_lut);
@@ -614,16 +641,18 @@ impl PatternScanner {
             return out;
         }
         let b = text.as_bytes();
-        let close = |ended: u16, e: usize, out: &mut [Vec<(usize, usize)>; RUN_DETS.len()]| {
+        let n = b.len();
+        // Start of the current run of every anchored detector.
+        let mut starts = [0usize; RUN_DETS.len()];
+        let close = |ended: u16,
+                     e: usize,
+                     starts: &[usize; RUN_DETS.len()],
+                     out: &mut [Vec<(usize, usize)>; RUN_DETS.len()]| {
             let mut m = ended;
             while m != 0 {
                 let k = m.trailing_zeros() as usize;
                 m &= m - 1;
-                let bit = 1u16 << k;
-                let mut s = e;
-                while s > 0 && alpha[usize::from(b[s - 1])] & bit != 0 {
-                    s -= 1;
-                }
+                let s = starts[k];
                 let (min_len, keep) = self.run_keep[k];
                 if e - s >= min_len && keep(&b[s..e]) {
                     out[k].push((s, e));
@@ -633,16 +662,50 @@ impl PatternScanner {
         // Detectors whose run (of their alphabet) goes on at the current byte and already
         // holds one of their anchors.
         let mut anchored = 0u16;
-        for (i, &c) in b.iter().enumerate() {
-            let a = alpha[usize::from(c)];
+        let mut i = 0;
+        while i < n {
+            if anchored == 0 {
+                // Nothing is anchored: bytes other than anchors change nothing.
+                while i < n && anchors[usize::from(b[i])] == 0 {
+                    i += 1;
+                }
+                if i == n {
+                    break;
+                }
+            }
+            let c = usize::from(b[i]);
+            let a = alpha[c];
             let ended = anchored & !a;
             if ended != 0 {
-                close(ended, i, &mut out);
+                close(ended, i, &starts, &mut out);
             }
-            anchored = (anchored | anchors[usize::from(c)]) & a;
+            let going = anchored & a;
+            let fresh = anchors[c] & a & !going;
+            if fresh != 0 {
+                // Walk back over the bytes before `i` that are in the alphabets of the newly
+                // anchored detectors; each run starts where its alphabet stops.
+                let mut live = fresh;
+                let mut j = i;
+                while live != 0 {
+                    let m = if j == 0 {
+                        0
+                    } else {
+                        alpha[usize::from(b[j - 1])] & live
+                    };
+                    let mut stop = live & !m;
+                    while stop != 0 {
+                        starts[stop.trailing_zeros() as usize] = j;
+                        stop &= stop - 1;
+                    }
+                    live = m;
+                    j = j.saturating_sub(1);
+                }
+            }
+            anchored = going | (anchors[c] & a);
+            i += 1;
         }
         if anchored != 0 {
-            close(anchored, b.len(), &mut out);
+            close(anchored, n, &starts, &mut out);
         }
         out
     }
