@@ -1,5 +1,9 @@
-//! The labelled scenario suite: loading, evaluation and per-rule precision / recall.
-//! Shared by `tests/scenarios.rs` and `examples/scenario_report.rs`.
+//! The labelled scenario suites: loading, evaluation and per-rule precision / recall.
+//! Shared by `tests/scenarios.rs`, `tests/recorded.rs` and `examples/scenario_report.rs`.
+//!
+//! Two suites share one format: the hand-built scenarios in `tests/scenarios/`, and the
+//! scenarios recorded from real runs in `tests/recorded/` (written by warden-cli's
+//! `tests/scenarios_live.rs` with `WARDEN_RECORD_SCENARIOS=1`), which carry a `recorded` field.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +28,40 @@ pub struct Expect {
     pub message: Option<String>,
 }
 
+/// What Warden really returned for a recorded scenario that does not meet its label, and why
+/// that is wrong (labels are ground truth and are never bent to match the rules).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Misfire {
+    pub decision: Decision,
+    pub rules: Vec<String>,
+    pub note: String,
+}
+
+/// The live verdict of a recorded run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveVerdict {
+    pub decision: Decision,
+    /// Every reason's rule id (detector rules and others, e.g. `scope.tenant-overridden`).
+    pub rules: Vec<String>,
+}
+
+/// Provenance of a scenario recorded from a live run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    /// Which test produced it.
+    pub source: String,
+    /// Sandbox mode of the run: `isolated` or `cooperative`.
+    pub sandbox: String,
+    /// How the trace was reported (as run, or with a part removed via `/v1/inspect`).
+    pub reported: String,
+    pub live_verdict: LiveVerdict,
+    #[serde(default)]
+    pub known_misfire: Option<Misfire>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -42,6 +80,9 @@ pub struct Scenario {
     pub trace: Vec<Value>,
     pub egress: Vec<EgressEvent>,
     pub expect: Expect,
+    /// Present on scenarios recorded from a live run.
+    #[serde(default)]
+    pub recorded: Option<Recorded>,
 }
 
 pub struct Outcome {
@@ -98,9 +139,24 @@ pub fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
 }
 
+/// Where the scenarios recorded from live runs live.
+pub fn recorded_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recorded")
+}
+
+/// The hand-built scenarios.
 pub fn load_all() -> Vec<Scenario> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir())
-        .expect("scenario dir")
+    load_dir(&dir())
+}
+
+/// The scenarios recorded from live runs.
+pub fn load_recorded() -> Vec<Scenario> {
+    load_dir(&recorded_dir())
+}
+
+pub fn load_dir(dir: &Path) -> Vec<Scenario> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
