@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_bedrockagentruntime::types as bt;
-use aws_smithy_types::date_time::Format;
 use aws_smithy_types::{DateTime, Document, Number};
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -57,13 +56,33 @@ fn strings(v: &Option<Vec<String>>) -> Option<Value> {
     list(v, |x| Value::String(x.clone()))
 }
 
-/// RFC 3339 (`2026-11-21T10:15:02.113Z`), as the JSON protocol writes timestamps.
+/// RFC 3339 in UTC, with the fraction in groups of three digits as Bedrock writes it
+/// (`2026-11-21T10:15:01.020Z`; none when the instant is a whole second).
 pub(crate) fn time(t: &DateTime) -> Value {
-    match t.fmt(Format::DateTime) {
-        Ok(text) => Value::String(text),
-        // Out of the RFC 3339 range: keep the instant as epoch seconds rather than lose it.
-        Err(_) => json!(t.as_secs_f64()),
-    }
+    let nanos = i128::from(t.secs()) * 1_000_000_000 + i128::from(t.subsec_nanos());
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
+        // Out of the representable range: keep the instant as epoch seconds.
+        return json!(t.as_secs_f64());
+    };
+    let sub = t.subsec_nanos();
+    let fraction = if sub == 0 {
+        String::new()
+    } else if sub.is_multiple_of(1_000_000) {
+        format!(".{:03}", sub / 1_000_000)
+    } else if sub.is_multiple_of(1_000) {
+        format!(".{:06}", sub / 1_000)
+    } else {
+        format!(".{sub:09}")
+    };
+    Value::String(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    ))
 }
 
 fn b64(bytes: &[u8]) -> Value {
@@ -879,6 +898,22 @@ mod tests {
                             {"name": "amount", "type": "number", "value": "49.99"}]}},
                         "executionType": "RETURN_CONTROL", "invocationId": "inv-1"}}}}
             })
+        );
+    }
+
+    #[test]
+    fn times_keep_millisecond_groups() {
+        assert_eq!(
+            time(&DateTime::from_millis(1_795_255_201_020)),
+            json!("2026-11-21T10:00:01.020Z")
+        );
+        assert_eq!(
+            time(&DateTime::from_secs(1_795_255_201)),
+            json!("2026-11-21T10:00:01Z")
+        );
+        assert_eq!(
+            time(&DateTime::from_secs_and_nanos(1_795_255_201, 1_500)),
+            json!("2026-11-21T10:00:01.000001500Z")
         );
     }
 
