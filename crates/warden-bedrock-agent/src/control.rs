@@ -129,15 +129,14 @@ pub(crate) fn returned_calls(
         }
         calls.push(match member {
             bt::InvocationInputMember::ApiInvocationInput(a) => api_call(&at, a)?,
-            bt::InvocationInputMember::FunctionInvocationInput(f) => function_call(&at, f)?,
-            _ => unreachable_member(&at)?,
+            // The only other member left after the check above.
+            _ => match member.as_function_invocation_input() {
+                Ok(f) => function_call(&at, f)?,
+                Err(_) => return Err(malformed(format!("{at} has an unknown member"))),
+            },
         });
     }
     Ok((id, calls))
-}
-
-fn unreachable_member(at: &str) -> Result<Returned, BedrockAgentError> {
-    Err(malformed(format!("{at} has an unknown member")))
 }
 
 fn api_call(at: &str, a: &bt::ApiInvocationInput) -> Result<Returned, BedrockAgentError> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_sdk_bedrockagentruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockagentruntime::operation::invoke_agent::InvokeAgentError;
 use aws_sdk_bedrockagentruntime::types::error::ResponseStreamError;
+use aws_smithy_types::event_stream::RawMessage;
 use warden_agent::ToolError;
 
 use crate::client::RemoteOutcome;
@@ -273,11 +274,36 @@ pub(crate) fn from_invoke(
 }
 
 /// Maps an error read from the response stream (exception frames, bad frames, broken body).
-pub(crate) fn from_stream(
-    err: SdkError<ResponseStreamError, aws_smithy_types::event_stream::RawMessage>,
-) -> BedrockAgentError {
+pub(crate) fn from_stream(err: SdkError<ResponseStreamError, RawMessage>) -> BedrockAgentError {
     match &err {
         SdkError::ServiceError(ctx) => stream_error(ctx.err()),
+        SdkError::ResponseError(ctx) => match unmodeled_error(ctx.raw()) {
+            Some(e) => e,
+            None => other_sdk_error(&err),
+        },
         _ => other_sdk_error(&err),
     }
+}
+
+/// An unmodeled error frame (`:message-type = error` with `:error-code` and `:error-message`),
+/// which the SDK reports as a frame it could not unmarshal.
+fn unmodeled_error(raw: &RawMessage) -> Option<BedrockAgentError> {
+    let RawMessage::Decoded(message) = raw else {
+        return None;
+    };
+    let header = |name: &str| {
+        message
+            .headers()
+            .iter()
+            .find(|h| h.name().as_str() == name)
+            .and_then(|h| h.value().as_string().ok())
+            .map(|v| v.as_str().to_string())
+    };
+    if header(":message-type").as_deref() != Some("error") {
+        return None;
+    }
+    Some(BedrockAgentError::Service {
+        code: header(":error-code").unwrap_or_else(|| "(no :error-code)".into()),
+        message: header(":error-message").unwrap_or_else(|| "(no :error-message)".into()),
+    })
 }

@@ -1236,3 +1236,134 @@ async fn bad_configuration_is_rejected_with_the_field() {
         .unwrap_err();
     assert!(e.to_string().contains("timeout_ms"), "{e}");
 }
+
+/// Runs against a local server speaking the InvokeAgent wire format, not AWS: one returnControl
+/// with two invocation inputs (a function and an API call) runs both, in order, and sends both
+/// results back in one request, in the same order. A `files` event on the way is noted.
+#[tokio::test]
+async fn two_invocations_in_one_return_of_control() {
+    let inv = "7a8b9c0d-1e2f-4a3b-9c4d-5e6f7a8b9c0d";
+    let rc = json!({
+        "invocationId": inv,
+        "invocationInputs": [
+            {"functionInvocationInput": {"actionGroup": "OrderTools", "function": "lookup_order",
+                "parameters": [{"name": "order_id", "type": "string", "value": "112-4471"}]}},
+            {"apiInvocationInput": {"actionGroup": "OrderApi", "httpMethod": "GET",
+                "apiPath": "/orders/{orderId}/tracking",
+                "parameters": [{"name": "orderId", "type": "string", "value": "112-4471"}]}}
+        ]
+    });
+    let mut answer = vec![event(
+        "files",
+        &json!({"files": [{"name": "chart.png", "type": "image/png", "bytes": "iVBORw0KGgo="}]}),
+    )];
+    answer.extend(final_answer("Shipped; tracking 1Z999."));
+    let server = serve(vec![
+        stream(vec![event("returnControl", &rc)]),
+        stream(answer),
+    ])
+    .await;
+    let client = client(&server.url, Duration::from_secs(10)).await;
+    let fx = Fixture::new();
+    let tools = RecordingRunner::new("api.internal.example");
+
+    let out = client
+        .run(&fx.invocation(4), &fx.ctx(), &tools, None)
+        .await
+        .unwrap();
+
+    assert_eq!(out.completion, "Shipped; tracking 1Z999.");
+    let calls: Vec<ToolCall> = tools.calls().into_iter().map(|(c, _)| c).collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].function.as_deref(), Some("lookup_order"));
+    assert_eq!(
+        calls[1].api_path.as_deref(),
+        Some("/orders/{orderId}/tracking")
+    );
+    assert_eq!(out.egress.len(), 4);
+    let results =
+        server.requests()[1].json()["sessionState"]["returnControlInvocationResults"].clone();
+    assert_eq!(results.as_array().map(Vec::len), Some(2));
+    assert_eq!(results[0]["functionResult"]["function"], "lookup_order");
+    assert_eq!(
+        results[1]["apiResult"]["apiPath"],
+        "/orders/{orderId}/tracking"
+    );
+    assert_eq!(results[1]["apiResult"]["httpMethod"], "GET");
+    let ours = warden_parts(&out.trace);
+    assert_eq!(ours.len(), 4);
+    assert_eq!(
+        ours[2]["trace"]["orchestrationTrace"]["invocationInput"]["traceId"],
+        format!("{inv}-warden-1")
+    );
+    assert!(out
+        .notes
+        .iter()
+        .any(|n| n.rule == "bedrock-agent.files-ignored"
+            && n.evidence == vec!["file:chart.png".to_string()]));
+}
+
+/// Runs against a local server speaking the InvokeAgent wire format, not AWS: a returnControl
+/// without an invocationId, or with an invocation input member this client does not know, is
+/// refused as malformed before anything runs.
+#[tokio::test]
+async fn malformed_return_of_control_is_refused() {
+    let server = serve(vec![
+        stream(vec![event(
+            "returnControl",
+            &json!({"invocationInputs": [{"functionInvocationInput": {
+                "actionGroup": "OrderTools", "function": "lookup_order"}}]}),
+        )]),
+        stream(vec![event(
+            "returnControl",
+            &json!({"invocationId": "inv-x", "invocationInputs": [{"computerUseInput": {
+                "actionGroup": "OrderTools"}}]}),
+        )]),
+    ])
+    .await;
+    let client = client(&server.url, Duration::from_secs(10)).await;
+    let fx = Fixture::new();
+    let tools = RecordingRunner::new("api.internal.example");
+
+    let first = expect_err(client.run(&fx.invocation(4), &fx.ctx(), &tools, None).await);
+    assert!(
+        matches!(&first.error, BedrockAgentError::MalformedReturnControl(m) if m.contains("invocationId")),
+        "{:?}",
+        first.error
+    );
+    let second = expect_err(client.run(&fx.invocation(4), &fx.ctx(), &tools, None).await);
+    assert!(
+        matches!(&second.error, BedrockAgentError::MalformedReturnControl(m) if m.contains("invocationInputs[0]")),
+        "{:?}",
+        second.error
+    );
+    assert!(tools.calls().is_empty());
+}
+
+/// Runs against a local server speaking the InvokeAgent wire format, not AWS: an unmodeled
+/// `:message-type = error` frame keeps its `:error-code` and `:error-message`.
+#[tokio::test]
+async fn an_unmodeled_error_frame_keeps_its_code() {
+    let server = serve(vec![stream(vec![frame(
+        vec![
+            (":message-type", "error"),
+            (":error-code", "InternalFailure"),
+            (":error-message", "the stream broke upstream"),
+        ],
+        Vec::new(),
+    )])])
+    .await;
+    let client = client(&server.url, Duration::from_secs(10)).await;
+    let fx = Fixture::new();
+    let tools = RecordingRunner::new("api.internal.example");
+
+    let failure = expect_err(client.run(&fx.invocation(4), &fx.ctx(), &tools, None).await);
+
+    assert_eq!(
+        failure.error,
+        BedrockAgentError::Service {
+            code: "InternalFailure".into(),
+            message: "the stream broke upstream".into()
+        }
+    );
+}
