@@ -57,11 +57,14 @@ struct LiveScenario {
     turns: Vec<Value>,
     /// Report the run's trace without the steps that called this tool (via `/v1/inspect`).
     hide_tool: Option<String>,
+    /// `[sandbox] egress_mode` of the server it runs on: `enforce` (undeclared egress is
+    /// refused) or `report` (it leaves, and is recorded as what enforce would have refused).
+    egress_mode: String,
     expect: Expect,
     known_misfire: Option<Misfire>,
 }
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "name",
     "description",
     "category",
@@ -72,6 +75,7 @@ const KEYS: [&str; 10] = [
     "report",
     "expect",
     "known_misfire",
+    "egress_mode",
 ];
 
 fn text(v: &Value, key: &str, file: &Path) -> String {
@@ -148,12 +152,22 @@ fn parse(file: &Path) -> LiveScenario {
             .unwrap_or_else(|| panic!("{}: `turns` must be an array", file.display()))
             .clone(),
         hide_tool,
+        egress_mode: match &v["egress_mode"] {
+            Value::Null => "enforce".to_string(),
+            _ => text(&v, "egress_mode", file),
+        },
         expect: Expect {
             decision: text(&v["expect"], "decision", file),
             rules: strings(&v["expect"], "rules", file),
         },
         known_misfire,
     };
+    assert!(
+        matches!(s.egress_mode.as_str(), "enforce" | "report"),
+        "{}: egress_mode `{}`",
+        file.display(),
+        s.egress_mode
+    );
     for d in [&s.expect.decision]
         .into_iter()
         .chain(s.known_misfire.as_ref().map(|m| &m.decision))
@@ -501,7 +515,27 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// The scenario project: `warden init` (for its keys), then the live project's config,
 /// tools, policies, tenants' secrets and the script assembled from the scenarios.
-fn project(scenarios: &[LiveScenario], up: &Upstreams, mode: &str) -> Project {
+/// One server's configuration: the sandbox's egress mode, with its own cell prefix and subnet.
+struct Group {
+    egress_mode: &'static str,
+    prefix: &'static str,
+    subnet: &'static str,
+}
+
+const GROUPS: [Group; 2] = [
+    Group {
+        egress_mode: "enforce",
+        prefix: "wdlive",
+        subnet: "10.221.0.0/16",
+    },
+    Group {
+        egress_mode: "report",
+        prefix: "wdliver",
+        subnet: "10.222.0.0/16",
+    },
+];
+
+fn project(scenarios: &[&LiveScenario], up: &Upstreams, mode: &str, group: &Group) -> Project {
     use std::os::unix::fs::PermissionsExt;
     let project = Project::new(|t| t);
     let dir = project.path();
@@ -539,8 +573,12 @@ fn project(scenarios: &[LiveScenario], up: &Upstreams, mode: &str) -> Project {
     let config = std::fs::read_to_string(src.join("warden.toml.in"))
         .unwrap()
         .replace("{MODE}", mode)
-        .replace("{PREFIX}", "wdlive")
-        .replace("{SUBNET}", "10.221.0.0/16")
+        .replace(
+            "egress_mode = \"enforce\"",
+            &format!("egress_mode = \"{}\"", group.egress_mode),
+        )
+        .replace("{PREFIX}", group.prefix)
+        .replace("{SUBNET}", group.subnet)
         .replace("{HOSTS}", &hosts.join("\n"));
     std::fs::write(project.config(), config).unwrap();
     project
@@ -760,6 +798,7 @@ fn record(s: &LiveScenario, run: &Run, tools: &Value, mode: &str) {
     let mut recorded = json!({
         "source": "live run: crates/warden-cli/tests/scenarios_live.rs (real warden serve, real Python handlers, scripted model turns)",
         "sandbox": mode,
+        "egress_mode": s.egress_mode,
         "reported": run.reported,
         "live_verdict": {"decision": run.decision, "rules": run.rules},
     });
@@ -825,91 +864,119 @@ async fn live_scenarios_match_their_labels() {
     if recording && mode != "isolated" {
         panic!("WARDEN_RECORD_SCENARIOS=1: refusing to record runs that were not isolated");
     }
-    let project = project(&scenarios, &up, mode);
-    let tools = tool_manifests(&project);
-    let tool_names: Vec<String> = tools
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_string())
-        .collect();
-    let server = Server::start(&project);
     println!(
         "live scenarios: {} ({} attacks, {} benign), sandbox {mode}",
         scenarios.len(),
         attacks,
         scenarios.len() - attacks
     );
-
     let mut failures = Vec::new();
     let mut rows = Vec::new();
-    // (scenario, expected rules, fired detector rules)
+    // Per scenario: (expected rules, fired detector rules).
     let mut results: Vec<(BTreeSet<String>, BTreeSet<String>)> = Vec::new();
     let mut decisions_ok = 0;
-    for s in &scenarios {
-        let t = Instant::now();
-        let run = match run_one(&server, &project, s, mode, &tool_names).await {
-            Ok(r) => r,
-            Err(e) => {
-                let log = server.log();
-                let tail = &log[log.len().saturating_sub(15)..];
-                failures.push(format!("{}: {e}\n    server log tail: {tail:#?}", s.name));
-                continue;
-            }
-        };
-        let expected: BTreeSet<String> = s.expect.rules.iter().cloned().collect();
-        let matches = run.decision == s.expect.decision && run.detector_rules == expected;
-        if run.decision == s.expect.decision {
-            decisions_ok += 1;
+    for group in &GROUPS {
+        let members: Vec<&LiveScenario> = scenarios
+            .iter()
+            .filter(|s| s.egress_mode == group.egress_mode)
+            .collect();
+        if members.is_empty() {
+            continue;
         }
-        let outcome = match (&s.known_misfire, matches) {
-            (None, true) => "ok".to_string(),
-            (Some(_), true) => {
-                failures.push(format!(
-                    "{}: now matches its label; remove its known_misfire",
-                    s.name
-                ));
-                "FIXED".to_string()
+        let hits_before = up.attacker_hits.load(Ordering::SeqCst);
+        let project = project(&members, &up, mode, group);
+        let tools = tool_manifests(&project);
+        let tool_names: Vec<String> = tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect();
+        let server = Server::start(&project);
+        println!(
+            "group egress_mode={}: {} scenarios on one server",
+            group.egress_mode,
+            members.len()
+        );
+        for s in members {
+            let t = Instant::now();
+            let run = match run_one(&server, &project, s, mode, &tool_names).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let log = server.log();
+                    let tail = &log[log.len().saturating_sub(15)..];
+                    failures.push(format!("{}: {e}\n    server log tail: {tail:#?}", s.name));
+                    continue;
+                }
+            };
+            let expected: BTreeSet<String> = s.expect.rules.iter().cloned().collect();
+            let matches = run.decision == s.expect.decision && run.detector_rules == expected;
+            if run.decision == s.expect.decision {
+                decisions_ok += 1;
             }
-            (Some(m), false)
-                if m.decision == run.decision
-                    && m.rules.iter().cloned().collect::<BTreeSet<_>>() == run.detector_rules =>
-            {
-                "known misfire".to_string()
+            let outcome = match (&s.known_misfire, matches) {
+                (None, true) => "ok".to_string(),
+                (Some(_), true) => {
+                    failures.push(format!(
+                        "{}: now matches its label; remove its known_misfire",
+                        s.name
+                    ));
+                    "FIXED".to_string()
+                }
+                (Some(m), false)
+                    if m.decision == run.decision
+                        && m.rules.iter().cloned().collect::<BTreeSet<_>>()
+                            == run.detector_rules =>
+                {
+                    "known misfire".to_string()
+                }
+                _ => {
+                    failures.push(format!(
+                        "{}: verdict {} {:?} (all reasons {:?}), label {} {:?}; completion {:?}",
+                        s.name,
+                        run.decision,
+                        run.detector_rules,
+                        run.rules,
+                        s.expect.decision,
+                        expected,
+                        run.completion
+                    ));
+                    "WRONG".to_string()
+                }
+            };
+            rows.push(format!(
+                "| `{}` | {} | {} {:?} | {} {:?} | {} | {:.1}s |",
+                s.name,
+                s.category,
+                s.expect.decision,
+                expected,
+                run.decision,
+                run.detector_rules,
+                outcome,
+                t.elapsed().as_secs_f64()
+            ));
+            if recording {
+                record(s, &run, &tools, mode);
             }
-            _ => {
-                failures.push(format!(
-                    "{}: verdict {} {:?} (all reasons {:?}), label {} {:?}; completion {:?}",
-                    s.name,
-                    run.decision,
-                    run.detector_rules,
-                    run.rules,
-                    s.expect.decision,
-                    expected,
-                    run.completion
-                ));
-                "WRONG".to_string()
-            }
-        };
-        rows.push(format!(
-            "| `{}` | {} | {} {:?} | {} {:?} | {} | {:.1}s |",
-            s.name,
-            s.category,
-            s.expect.decision,
-            expected,
-            run.decision,
-            run.detector_rules,
-            outcome,
-            t.elapsed().as_secs_f64()
-        ));
-        if recording {
-            record(s, &run, &tools, mode);
+            results.push((expected, run.detector_rules.clone()));
         }
-        results.push((expected, run.detector_rules.clone()));
+        server.stop();
+        let hits = up.attacker_hits.load(Ordering::SeqCst) - hits_before;
+        println!(
+            "group egress_mode={}: requests that reached attacker.example: {hits}",
+            group.egress_mode
+        );
+        if mode == "isolated" && group.egress_mode == "enforce" {
+            // Enforce mode: nothing a trojaned handler sent may have reached attacker.example.
+            assert_eq!(hits, 0, "requests reached attacker.example in enforce mode");
+        }
+        if mode == "isolated" && group.egress_mode == "report" {
+            // Report mode lets undeclared egress through: the exfiltration really happened.
+            assert!(hits > 0, "report mode: nothing reached attacker.example");
+        }
     }
     let attacker_hits = up.attacker_hits.load(Ordering::SeqCst);
     let received = up.received.lock().unwrap().clone();
-    server.stop();
 
     println!("\n| scenario | category | label | verdict (detector rules) | outcome | time |");
     println!("|---|---|---|---|---|---|");
@@ -949,9 +1016,8 @@ async fn live_scenarios_match_their_labels() {
         );
     }
     if mode == "isolated" {
-        // Enforce mode: nothing a trojaned handler sent may have reached attacker.example,
-        // and the SSN copy and the leaked key were refused before reaching their hosts.
-        assert_eq!(attacker_hits, 0, "requests reached attacker.example");
+        // The SSN copy and the leaked invoices key were refused before reaching their hosts
+        // (in enforce mode; report-mode scenarios use neither).
         for (path, body) in &received {
             assert!(
                 !body.contains("536-22-8410") && !body.contains("invoices-key"),

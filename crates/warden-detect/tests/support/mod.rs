@@ -55,6 +55,9 @@ pub struct Recorded {
     pub source: String,
     /// Sandbox mode of the run: `isolated` or `cooperative`.
     pub sandbox: String,
+    /// `[sandbox] egress_mode` of the run: `enforce` or `report`.
+    #[serde(default)]
+    pub egress_mode: Option<String>,
     /// How the trace was reported (as run, or with a part removed via `/v1/inspect`).
     pub reported: String,
     pub live_verdict: LiveVerdict,
