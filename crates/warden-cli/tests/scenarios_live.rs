@@ -63,11 +63,14 @@ struct LiveScenario {
     /// Why the scenario's evidence exists only in isolated cells (cooperative mode cannot
     /// observe it); in cooperative mode its mismatch is reported, not failed.
     needs_isolation: Option<String>,
+    /// `invoke` (the agent loop, default) or `tool_api`: the first turn's call sent by an
+    /// external agent to `POST /v1/tools/{actionGroup}/invoke` with its rationale.
+    via: String,
     expect: Expect,
     known_misfire: Option<Misfire>,
 }
 
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "name",
     "description",
     "category",
@@ -80,6 +83,7 @@ const KEYS: [&str; 12] = [
     "known_misfire",
     "egress_mode",
     "needs_isolation",
+    "via",
 ];
 
 fn text(v: &Value, key: &str, file: &Path) -> String {
@@ -160,6 +164,10 @@ fn parse(file: &Path) -> LiveScenario {
             Value::Null => "enforce".to_string(),
             _ => text(&v, "egress_mode", file),
         },
+        via: match &v["via"] {
+            Value::Null => "invoke".to_string(),
+            _ => text(&v, "via", file),
+        },
         needs_isolation: match &v["needs_isolation"] {
             Value::Null => None,
             _ => Some(text(&v, "needs_isolation", file)),
@@ -170,6 +178,17 @@ fn parse(file: &Path) -> LiveScenario {
         },
         known_misfire,
     };
+    assert!(
+        matches!(s.via.as_str(), "invoke" | "tool_api"),
+        "{}: via `{}`",
+        file.display(),
+        s.via
+    );
+    assert!(
+        s.via == "invoke" || s.turns.first().is_some_and(|t| t["tool"].is_object()),
+        "{}: a tool_api scenario's first turn must be a tool call",
+        file.display()
+    );
     assert!(
         matches!(s.egress_mode.as_str(), "enforce" | "report"),
         "{}: egress_mode `{}`",
@@ -698,6 +717,9 @@ async fn run_one(
     mode: &str,
     tool_names: &[String],
 ) -> Result<Run, String> {
+    if s.via == "tool_api" {
+        return run_tool_api(server, project, s, mode).await;
+    }
     let token = project.token(&s.tenant, |_| {});
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(90))
@@ -797,6 +819,117 @@ async fn run_one(
         observed_tools,
         reported,
         completion,
+    })
+}
+
+/// The scenario's first turn sent by an external agent to the tool API, with its rationale.
+/// The trace recorded is the one the server builds from that request (the same
+/// `TraceBuilder` calls: rationale, invocation input, the tool's output when returned).
+async fn run_tool_api(
+    server: &Server,
+    project: &Project,
+    s: &LiveScenario,
+    mode: &str,
+) -> Result<Run, String> {
+    let turn = &s.turns[0];
+    let tool = &turn["tool"];
+    let ag = tool["action_group"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let session = format!("live-{}", s.name);
+    let token = project.token(&s.tenant, |_| {});
+    let mut req = json!({"sessionId": session, "parameters": tool["parameters"],
+                         "inputText": s.user_input, "sessionAttributes": s.session_attributes});
+    for (from, to) in [
+        ("function", "function"),
+        ("api_path", "apiPath"),
+        ("http_method", "httpMethod"),
+    ] {
+        if tool[from].is_string() {
+            req[to] = tool[from].clone();
+        }
+    }
+    if let Some(r) = turn["rationale"].as_str() {
+        req["rationale"] = json!(r);
+    }
+    let resp = client()
+        .post(format!("{}/v1/tools/{ag}/invoke", server.base))
+        .bearer_auth(&token)
+        .json(&req)
+        .send()
+        .await
+        .map_err(|e| format!("tool api: {e}"))?;
+    let status = resp.status().as_u16();
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("tool api body: {e}"))?;
+    if status != 200 {
+        return Err(format!("tool api answered {status}: {body}"));
+    }
+    let verdict = &body["verdict"];
+    let decision = verdict["decision"]
+        .as_str()
+        .ok_or_else(|| format!("no verdict decision in {body}"))?
+        .to_string();
+    let rules: Vec<String> = verdict["reasons"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x["rule"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let detector_rules = rules
+        .iter()
+        .filter(|r| warden_detect::ids::ALL.contains(&r.as_str()))
+        .cloned()
+        .collect();
+    let document = &body["response"]["response"];
+    let output = document["functionResponse"]["responseBody"]["TEXT"]["body"]
+        .as_str()
+        .or_else(|| document["responseBody"]["application/json"]["body"].as_str());
+    let call = warden_agent::ToolCall {
+        action_group: ag.clone(),
+        api_path: tool["api_path"].as_str().map(String::from),
+        http_method: tool["http_method"].as_str().map(String::from),
+        function: tool["function"].as_str().map(String::from),
+        parameters: tool["parameters"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        request_body: None,
+    };
+    let mut trace = warden_agent::TraceBuilder::new("external", &session, true);
+    if let Some(r) = turn["rationale"].as_str() {
+        trace.rationale(r);
+    }
+    trace.invocation_input(&call, "LAMBDA");
+    if let Some(o) = output {
+        trace.tool_observation(o);
+    }
+    let mut attrs = s.session_attributes.clone();
+    attrs.insert("tenantId".into(), s.tenant.clone());
+    Ok(Run {
+        decision,
+        rules,
+        detector_rules,
+        trace: trace.finish(),
+        egress: body["egress"].clone(),
+        session_attributes: attrs,
+        observation: mode.to_string(),
+        observed_tools: vec![ag.clone()],
+        reported: if output.is_some() {
+            format!("an external agent's {ag} call with its rationale via POST /v1/tools/{ag}/invoke; trace rebuilt as the server builds it")
+        } else {
+            format!("an external agent's {ag} call with its rationale via POST /v1/tools/{ag}/invoke; trace rebuilt as the server builds it, without the tool output the enforced block withheld from the response")
+        },
+        completion: output.unwrap_or_default().to_string(),
     })
 }
 
