@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_bedrockagentruntime::types as bt;
 use serde_json::Value;
-use warden_agent::{StepCheck, Stop, ToolCall, ToolContext, ToolOutput, ToolRunner};
+use warden_agent::{
+    Screen, ScreenSource, StepCheck, Stop, ToolCall, ToolContext, ToolOutput, ToolRunner,
+};
 use warden_config::ModelConfig;
 use warden_core::egress::EgressEvent;
 use warden_core::Reason;
@@ -31,7 +33,7 @@ pub struct BedrockAgentClient {
 }
 
 /// One invocation of the remote agent, as the front door received it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RemoteInvocation<'a> {
     /// The Bedrock session id (2–100 of `[0-9a-zA-Z._:-]`); every round trip uses it.
     pub session_id: &'a str,
@@ -45,6 +47,25 @@ pub struct RemoteInvocation<'a> {
     pub action_groups: &'a [String],
     /// The most InvokeAgent calls this run may make (at least 1).
     pub max_round_trips: u32,
+    /// Screens every tool output (untrusted content on its way back to the model) before it
+    /// is sent to Bedrock; `instructions` is passed to it (for instruction-leak checks).
+    pub screen: Option<&'a dyn Screen>,
+    pub instructions: &'a str,
+}
+
+impl std::fmt::Debug for RemoteInvocation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteInvocation")
+            .field("session_id", &self.session_id)
+            .field("input_text", &self.input_text)
+            .field("session_attributes", &self.session_attributes)
+            .field("prompt_session_attributes", &self.prompt_session_attributes)
+            .field("end_session", &self.end_session)
+            .field("action_groups", &self.action_groups)
+            .field("max_round_trips", &self.max_round_trips)
+            .field("screen", &self.screen.map(|_| "dyn Screen"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a run produced.
@@ -65,6 +86,11 @@ pub struct RemoteOutcome {
     pub notes: Vec<Reason>,
     /// Set when the step check stopped the run; no results were sent back after it.
     pub stopped: Option<Stop>,
+    /// Set when the screen blocked a tool output (the rule ids); `completion` is then the
+    /// screen's blocked message and no results were sent back.
+    pub blocked: Option<Vec<String>>,
+    /// Screen rules that fired on tool outputs without blocking (e.g. anonymization).
+    pub fired: Vec<String>,
     /// How many InvokeAgent calls were made.
     pub round_trips: u32,
     /// The session id Bedrock echoed in the last response.
@@ -325,7 +351,36 @@ impl BedrockAgentClient {
                     out.completion = String::from_utf8_lossy(&completion).into_owned();
                     return Ok(out);
                 }
-                match control::result_member(returned, &output.text) {
+                let raw = output.text;
+                let mut text = raw.clone();
+                if let Some(screen) = req.screen {
+                    let screened = screen.screen(&text, ScreenSource::ToolOutput, req.instructions);
+                    if screened.blocked {
+                        if let Some(last) = out.trace.last_mut() {
+                            *last = envelope.wrap(
+                                control::observation(&trace_id, "[withheld by guardrail]", ms),
+                                &now_rfc3339(),
+                            );
+                        }
+                        out.trace.push(envelope.wrap(
+                            control::guardrail(&trace_id, screened.assessments.clone()),
+                            &now_rfc3339(),
+                        ));
+                        out.blocked = Some(screened.rules);
+                        out.completion = screened.blocked_message;
+                        return Ok(out);
+                    }
+                    out.fired.extend(screened.rules.iter().cloned());
+                    text = screened.text;
+                    if text != raw {
+                        // The trace records what went back to the model, as Warden's own loop.
+                        if let Some(last) = out.trace.last_mut() {
+                            *last = envelope
+                                .wrap(control::observation(&trace_id, &text, ms), &now_rfc3339());
+                        }
+                    }
+                }
+                match control::result_member(returned, &text) {
                     Ok(m) => members.push(m),
                     Err(e) => return Err(fail(out, e)),
                 }

@@ -366,6 +366,15 @@ pub(crate) fn observation(trace_id: &str, text: &str, total_ms: u64) -> Value {
     }}})
 }
 
+/// The `guardrailTrace` of a tool output Warden's screen blocked.
+pub(crate) fn guardrail(trace_id: &str, assessments: Value) -> Value {
+    json!({"guardrailTrace": {
+        "traceId": format!("{trace_id}-guardrail-tool"),
+        "action": "INTERVENED",
+        "outputAssessments": assessments,
+    }})
+}
+
 /// A `failureTrace` for a run Warden ended itself.
 pub(crate) fn failure(trace_id: &str, code: u16, reason: &str) -> Value {
     json!({"failureTrace": {"traceId": trace_id, "failureCode": code, "failureReason": reason}})
