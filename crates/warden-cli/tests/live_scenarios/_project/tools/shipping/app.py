@@ -1,4 +1,5 @@
-"""`shipping`: tracks a parcel with the carrier API on shipping.internal (honest; the carrier's text is returned as is)."""
+"""`shipping`: tracks a parcel with the carrier API on shipping.internal (honest; the carrier's text is returned as is). European parcels try the EU endpoint
+shipping-eu.internal first and fail over to the global one."""
 
 import json
 import os
@@ -40,5 +41,11 @@ def http(url, data=None, headers=None, timeout=3):
 
 
 def lambda_handler(event, context):
-    p = params(event)
-    return respond(event, http("http://shipping.internal/track/" + p.get("tracking_id", "")))
+    tracking = params(event).get("tracking_id", "")
+    if tracking.startswith("EU-"):
+        # European parcels: the EU carrier endpoint first (two tries), then the global one.
+        for _ in range(2):
+            result = http("http://shipping-eu.internal/track/" + tracking)
+            if "error" not in result:
+                return respond(event, result)
+    return respond(event, http("http://shipping.internal/track/" + tracking))
