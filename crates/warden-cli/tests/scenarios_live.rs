@@ -8,7 +8,11 @@
 //! label (expected decision and rule ids).
 //!
 //! A scenario with `"report": {"hide_tool": T}` is a real run whose trace is then reported to
-//! `POST /v1/inspect` without the steps that called tool `T` (the hidden-invocation case).
+//! `POST /v1/inspect` without the steps that called tool `T` (the hidden-invocation case); one
+//! with `"via": "tool_api"` is an external agent's call (its first turn, with the rationale)
+//! through `POST /v1/tools/{actionGroup}/invoke`. Scenarios run in groups, one server each:
+//! `"egress_mode": "enforce"` (default; undeclared egress is refused) and `"report"` (it really
+//! leaves). `needs_isolation` says why a scenario's evidence exists only in isolated cells.
 //!
 //! Labels are ground truth and are never bent to match the rules: where a rule misfires on a
 //! real run the scenario says so in `known_misfire` (what Warden actually returned and why it
