@@ -409,9 +409,16 @@ impl Broker {
                 None
             }
         };
+        let mut expected: Vec<String> = vec![req.input_text.clone()];
+        expected.extend(req.session_attributes.values().cloned());
+        expected.extend(req.call.parameters.iter().map(|(_, v)| v.clone()));
+        if let Some(body) = &req.call.request_body {
+            expected.push(body.to_string());
+        }
         self.dlp.track(
             &req.invocation_id,
             secrets.iter().map(|(_, v)| v.clone()).collect(),
+            expected,
         );
         let timeout = Duration::from_millis(tool.timeout_ms);
         let outcome = handler.host.invoke(&event, timeout).await;

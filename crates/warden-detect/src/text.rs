@@ -69,6 +69,16 @@ pub const CLAIM_STEMS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Nouns naming the result of a stem's action, for passive claims with the result as subject
+/// ("your refund for order A-1 has been processed").
+const CLAIM_NOUNS: &[(&str, &str)] = &[
+    ("refund", "refund|reimbursement"),
+    ("cancel", "cancellation"),
+    ("pay", "payment|transfer"),
+    ("ship", "replacement|reshipment"),
+    ("book", "booking|reservation|appointment"),
+];
+
 struct ClaimRe {
     stems: Vec<(&'static str, Regex)>,
     negation: Regex,
@@ -82,8 +92,18 @@ fn claim_re() -> &'static ClaimRe {
             .map(|(stem, forms, _)| {
                 // First person with a perfect/past form, or a passive "has been …ed" about the
                 // user's object.
+                // With a result noun as subject, completion verbs claim the action too.
+                let noun = CLAIM_NOUNS
+                    .iter()
+                    .find(|(s, _)| s == stem)
+                    .map(|(_, nouns)| {
+                        format!(
+                            r"|\b(?:{nouns})\b[^.;!?\n]{{0,80}}?\b(?:has|have) (?:now |just |already |successfully )?been (?:processed|issued|completed|approved|initiated|confirmed|made)\b"
+                        )
+                    })
+                    .unwrap_or_default();
                 let re = format!(
-                    r"(?i)\b(?:(?:i|we)(?:'ve| have| had)?(?: (?:just|already|now|also|successfully|gone ahead and|went ahead and))*(?: (?:have|has))? (?:{forms})\b|(?:has|have) (?:now |just |already |successfully )?been (?:{forms})\b)"
+                    r"(?i)\b(?:(?:i|we)(?:'ve| have| had)?(?: (?:just|already|now|also|successfully|gone ahead and|went ahead and))*(?: (?:have|has))? (?:{forms})\b|(?:has|have) (?:now |just |already |successfully )?been (?:{forms})\b{noun})"
                 );
                 (*stem, Regex::new(&re).expect("claim regex compiles"))
             })
@@ -273,6 +293,16 @@ mod tests {
             claims("I checked it and I cancelled the booking")[0].stem,
             "cancel"
         );
+        // Passive, with the result as subject.
+        assert_eq!(
+            claims("Your refund for order A-2007 has been processed and will reach your card.")[0]
+                .stem,
+            "refund"
+        );
+        assert_eq!(claims("The payment has now been made.")[0].stem, "pay");
+        assert!(claims("Your refund will be processed within 5 days.").is_empty());
+        assert!(claims("Once your refund has been processed you will get an e-mail.").is_empty());
+        assert!(claims("Items can be returned within 30 days for a full refund.").is_empty());
     }
 
     #[test]
