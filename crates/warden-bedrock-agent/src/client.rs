@@ -263,12 +263,6 @@ impl BedrockAgentClient {
         let mut completion: Vec<u8> = Vec::new();
         let mut results: Option<(String, Vec<bt::InvocationResultMember>)> = None;
         loop {
-            if out.round_trips >= req.max_round_trips {
-                let e = BedrockAgentError::TooManyRoundTrips {
-                    limit: req.max_round_trips,
-                };
-                return Err(fail(out, e));
-            }
             out.round_trips += 1;
             let round = out.round_trips;
             let call = self.round_trip(
@@ -294,6 +288,13 @@ impl BedrockAgentClient {
                 StreamEnd::ReturnedControl(p) => p,
             };
             out.returned_control.push(trace::return_control(&payload));
+            if out.round_trips >= req.max_round_trips {
+                // The results could not be sent back: nothing of this round runs.
+                let e = BedrockAgentError::TooManyRoundTrips {
+                    limit: req.max_round_trips,
+                };
+                return Err(fail(out, e));
+            }
             let (invocation_id, calls) = match control::returned_calls(&payload, req.action_groups)
             {
                 Ok(c) => c,

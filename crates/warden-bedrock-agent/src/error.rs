@@ -90,8 +90,9 @@ pub enum BedrockAgentError {
         action_group: String,
         invocation_type: String,
     },
-    /// Bedrock kept returning control past the bound.
-    #[error("Bedrock returned control more than {limit} times without answering")]
+    /// Bedrock still returned control on the last InvokeAgent call the bound allows; the
+    /// calls of that round did not run.
+    #[error("Bedrock still returned control after {limit} InvokeAgent calls (the bound); its calls did not run")]
     TooManyRoundTrips { limit: u32 },
     /// Warden's tool runner (broker and sandbox) failed or refused a returned call.
     #[error("action group `{action_group}` failed in Warden's sandbox: {source}")]
