@@ -295,10 +295,12 @@ impl WordFilter {
                 }
             }
             if !fuzzy_terms.is_empty() {
+                let single = self
+                    .fuzzy_single
+                    .get(lens[i])
+                    .map_or(&[][..], Vec::as_slice);
                 cands.clear();
-                if let Some(c) = self.fuzzy_single.get(lens[i]) {
-                    cands.extend_from_slice(c);
-                }
+                cands.extend_from_slice(single);
                 for (k, table) in &self.fuzzy_multi {
                     if i + k <= toks.len() {
                         let len: usize = lens[i..i + k].iter().sum();
@@ -306,6 +308,9 @@ impl WordFilter {
                             cands.extend_from_slice(c);
                         }
                     }
+                }
+                if cands.is_empty() {
+                    continue;
                 }
                 if cands.len() > 1 {
                     cands.sort_unstable();
@@ -327,36 +332,39 @@ impl WordFilter {
                         }
                         let window = &toks[i..i + k];
                         // Necessary condition, no allocation: every edit changes the byte
-                        // histogram's L1 distance by at most 2 (ASCII text only).
+                        // histogram's L1 distance by at most 2 (ASCII text only; a token's
+                        // mask is non-zero exactly when it is ASCII).
                         if let Some(hist) = &t.hist {
-                            if window.iter().all(|w| w.text.is_ascii()) {
+                            if window.iter().all(|w| w.mask != 0) {
                                 // Distinct bytes absent from the term (from the tokens'
                                 // byte masks): each needs at least one edit.
                                 let wmask = window.iter().fold(0u64, |m, w| m | w.mask);
                                 if (wmask & !t.mask).count_ones() as usize > d {
                                     continue;
                                 }
-                                // Bytes absent from the term each need their own edit.
-                                let foreign: usize = window
-                                    .iter()
-                                    .map(|w| {
-                                        w.text
-                                            .bytes()
-                                            .filter(|b| t.mask & (1 << (b & 63)) == 0)
-                                            .count()
-                                    })
-                                    .sum();
-                                if foreign > d {
-                                    continue;
-                                }
+                                // Bytes absent from the term each need their own edit; the
+                                // same pass takes the window's bytes off the histogram.
+                                let mut foreign = 0usize;
                                 let mut h = *hist;
                                 for w in window {
                                     for &b in w.text.as_bytes() {
-                                        h[usize::from(b & 63)] -= 1;
+                                        let x = b & 63;
+                                        foreign += usize::from(t.mask & (1 << x) == 0);
+                                        h[usize::from(x)] -= 1;
                                     }
                                 }
-                                let l1: usize =
-                                    h.iter().map(|x| usize::from(x.unsigned_abs())).sum();
+                                if foreign > d {
+                                    continue;
+                                }
+                                // Only buckets of the term's or the window's bytes can be
+                                // non-zero.
+                                let mut l1 = 0usize;
+                                let mut m = t.mask | wmask;
+                                while m != 0 {
+                                    l1 +=
+                                        usize::from(h[m.trailing_zeros() as usize].unsigned_abs());
+                                    m &= m - 1;
+                                }
                                 if l1 > 2 * d {
                                     continue;
                                 }
@@ -387,6 +395,8 @@ impl WordFilter {
 /// words are rejected without hashing.
 struct Profanity {
     set: FxHashSet<&'static str>,
+    /// The same entries as bytes (the plain-word fast path looks up byte slices).
+    bytes: FxHashSet<&'static [u8]>,
     pairs: Vec<u64>,
     /// Same bitmap for the first two chars of every entry with letter runs collapsed to one.
     collapsed_pairs: Vec<u64>,
@@ -456,8 +466,10 @@ fn profanity() -> &'static Profanity {
             }
         }
         let len_mask = set.iter().fold(0u64, |m, w| m | 1 << w.len().min(63));
+        let bytes = set.iter().map(|w| w.as_bytes()).collect();
         Profanity {
             set,
+            bytes,
             pairs,
             collapsed_pairs,
             len_mask,
@@ -500,7 +512,177 @@ fn collapse(s: &str, keep: usize) -> String {
 /// A chunk is a maximal run of letters, digits and the leet symbols `@ $ ! | *`. Chunks without
 /// a letter never match, so they are built from the word tokens (`toks`, the tokens of
 /// `lower`): a token plus the symbols around it and any token joined to it by symbols only.
+/// Plain chunks (lower-case ASCII letters, no letter three times in a row) need one lookup of
+/// their bytes; the others take [`profanity_check_folded`].
+#[inline(never)]
 fn profanity_scan(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
+    let prof = profanity();
+    let b = lower.as_bytes();
+    let n = b.len();
+    let mut prev_end = 0;
+    let mut ti = 0;
+    while ti < toks.len() {
+        let mut start = toks[ti].start;
+        while start > prev_end && LEET_SYM[usize::from(b[start - 1])] {
+            start -= 1;
+        }
+        let mut end = toks[ti].end;
+        ti += 1;
+        loop {
+            let mut j = end;
+            while j < n && LEET_SYM[usize::from(b[j])] {
+                j += 1;
+            }
+            match toks.get(ti) {
+                Some(t) if t.start == j => {
+                    end = t.end;
+                    ti += 1;
+                }
+                _ => {
+                    end = j;
+                    break;
+                }
+            }
+        }
+        prev_end = end;
+        let Some(raw) = b.get(start..end) else {
+            continue;
+        };
+        if raw.len() > 24 {
+            continue;
+        }
+        // One pass: all lower-case ASCII letters, and whether a letter repeats 3+ times.
+        let mut plain = true;
+        let mut triple = false;
+        for (j, &c) in raw.iter().enumerate() {
+            if !c.is_ascii_lowercase() {
+                plain = false;
+                break;
+            }
+            triple |= j >= 2 && c == raw[j - 1] && c == raw[j - 2];
+        }
+        if plain && !triple {
+            if prof.len_mask & (1 << raw.len()) != 0
+                && prof.may_contain(raw)
+                && prof.bytes.contains(raw)
+            {
+                out.push(WordHit {
+                    term: None,
+                    start,
+                    end,
+                    confidence: 1.0,
+                });
+            }
+            continue;
+        }
+        profanity_check_folded(prof, lower, start, end, out);
+    }
+}
+
+/// Bytes of the leet symbols that extend a profanity chunk.
+static LEET_SYM: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'@' as usize] = true;
+    t[b'$' as usize] = true;
+    t[b'!' as usize] = true;
+    t[b'|' as usize] = true;
+    t[b'*' as usize] = true;
+    t
+};
+
+/// The chunk `lower[s..e]` (not plain): trims `! | *`, folds leetspeak and collapses letter
+/// runs before the lookups.
+fn profanity_check_folded(
+    prof: &Profanity,
+    lower: &str,
+    s: usize,
+    e: usize,
+    out: &mut Vec<WordHit>,
+) {
+    let Some(raw) = lower.get(s..e) else {
+        return;
+    };
+    let rb = raw.as_bytes();
+    // trim leading/trailing punctuation-like leet chars that are plausibly punctuation
+    // (ASCII bytes, so byte trimming equals char trimming)
+    let trim = |c: u8| matches!(c, b'!' | b'|' | b'*');
+    let mut a = 0;
+    while a < rb.len() && trim(rb[a]) {
+        a += 1;
+    }
+    let mut z = rb.len();
+    while z > a && trim(rb[z - 1]) {
+        z -= 1;
+    }
+    let trimmed_start = a;
+    let Some(core) = raw.get(a..z) else {
+        return;
+    };
+    let cb = core.as_bytes();
+    let has_letter = if cb.is_ascii() {
+        cb.iter().any(u8::is_ascii_alphabetic)
+    } else {
+        core.chars().any(char::is_alphabetic)
+    };
+    if core.is_empty() || !has_letter {
+        return;
+    }
+    let set = &prof.set;
+    // Necessary condition without allocating: every lookup below has the same
+    // run-collapsed form, whose first two chars must start some collapsed list entry.
+    if !cb.contains(&b'*') && !prof.may_start_collapsed(core) {
+        return;
+    }
+    let folded: String = core.chars().map(leet).collect();
+    for piece in folded.split('*').filter(|p| !p.is_empty()) {
+        let hit = set.contains(piece)
+            || set.contains(collapse(piece, 2).as_str())
+            || set.contains(collapse(piece, 1).as_str());
+        if hit {
+            out.push(WordHit {
+                term: None,
+                start: s + trimmed_start,
+                end: s + trimmed_start + core.len(),
+                confidence: if piece == core { 1.0 } else { 0.9 },
+            });
+            return;
+        }
+    }
+}
+
+/// Levenshtein distance if it is at most `max`, else `None`.
+pub(crate) fn bounded_levenshtein(a: &str, b: &str, max: usize) -> Option<usize> {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = cur[0];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            row_min = row_min.min(cur[j]);
+        }
+        if row_min > max {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    let d = prev[b.len()];
+    (d <= max).then_some(d)
+}
+
+/// The straightforward form of [`profanity_scan`], kept to check the fast one against.
+///
+/// A chunk is a maximal run of letters, digits and the leet symbols `@ $ ! | *`. Chunks without
+/// a letter never match, so they are built from the word tokens (`toks`, the tokens of
+/// `lower`): a token plus the symbols around it and any token joined to it by symbols only.
+#[cfg(test)]
+fn profanity_scan_reference(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
     let prof = profanity();
     let set = &prof.set;
     let check = |s: usize, e: usize, out: &mut Vec<WordHit>| {
@@ -587,32 +769,6 @@ fn profanity_scan(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
     }
 }
 
-/// Levenshtein distance if it is at most `max`, else `None`.
-pub(crate) fn bounded_levenshtein(a: &str, b: &str, max: usize) -> Option<usize> {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > max {
-        return None;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        let mut row_min = cur[0];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            row_min = row_min.min(cur[j]);
-        }
-        if row_min > max {
-            return None;
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    let d = prev[b.len()];
-    (d <= max).then_some(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,6 +822,302 @@ mod tests {
         assert_eq!(hits(&f, "@sshole!").len(), 1);
         // Scunthorpe and friends stay clean
         assert!(hits(&f, "Scunthorpe classic assessment of the cockpit").is_empty());
+    }
+
+    /// Deterministic texts from profanity-edge fragments: leet symbols around and between
+    /// words, letter repeats, digits, upper case and non-ASCII letters.
+    fn profanity_edge_texts() -> Vec<String> {
+        const FRAGS: &[&str] = &[
+            "shit",
+            "sh1t",
+            "$hit",
+            "fuck",
+            "fuuuck",
+            "fuuuuuck",
+            "f*ck",
+            "f**k",
+            "a$$",
+            "@ss",
+            "@sshole",
+            "a$$hole!",
+            "!!",
+            "|",
+            "*",
+            "@",
+            "$",
+            "b!tch",
+            "b1tch",
+            "bitch",
+            "ass",
+            "class",
+            "assess",
+            "cock",
+            "cockpit",
+            "Scunthorpe",
+            "damn",
+            "hell",
+            "c0ck",
+            "5hit",
+            "bullsh1t",
+            "clusterfuck",
+            "pr1ck",
+            "ok",
+            "no",
+            "yes",
+            "aaa",
+            "zzzz",
+            "x",
+            "1234",
+            "4ss",
+            "0",
+            "3",
+            "7",
+            "é",
+            "ﬁ",
+            "ßhit",
+            "Shit",
+            "SHIT",
+            "bollocks",
+            "arse",
+            "arsehole",
+            "shiiit",
+            "sh!t",
+            "sh|t",
+            "*shit*",
+            "|shit|",
+            "!shit!",
+            "shit!!",
+            "mother",
+            "fucker",
+            "motherfucker",
+            "word",
+            "the",
+            "a",
+            " ",
+            " ",
+            " ",
+            "  ",
+            "\n",
+            ",",
+            ".",
+            "-",
+            "'",
+            "_",
+            "日本",
+            "😀",
+            "fück",
+            "twat",
+            "wank",
+            "w4nk",
+            "pi55",
+            "piss",
+            "p!ss",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        (0..4000)
+            .map(|_| {
+                let len = 1 + next() % 30;
+                (0..len)
+                    .map(|_| {
+                        let f = FRAGS[(next() % FRAGS.len() as u64) as usize];
+                        if next() % 3 == 0 {
+                            format!("{f} ")
+                        } else {
+                            f.to_owned()
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn profanity_fast_path_matches_the_reference() {
+        let mut total = 0;
+        for text in profanity_edge_texts() {
+            let lower = text.to_ascii_lowercase();
+            let toks = tokens(&lower);
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            profanity_scan(&lower, &toks, &mut fast);
+            profanity_scan_reference(&lower, &toks, &mut slow);
+            let key = |v: &[WordHit]| -> Vec<(usize, usize, u32)> {
+                v.iter()
+                    .map(|h| (h.start, h.end, h.confidence.to_bits()))
+                    .collect()
+            };
+            assert_eq!(key(&fast), key(&slow), "{text:?}");
+            total += fast.len();
+        }
+        assert!(total > 1000, "the texts hold profanity ({total} hits)");
+    }
+
+    /// [`WordFilter::scan`] without the length index and the cheap rejects: every fuzzy term
+    /// is compared with every window that passes the length check.
+    fn scan_reference(
+        f: &WordFilter,
+        toks: &[Token<'_>],
+    ) -> Vec<(Option<usize>, usize, usize, u32)> {
+        let mut seen: FxHashSet<(usize, usize)> = FxHashSet::default();
+        let mut out = Vec::new();
+        for (i, tok) in toks.iter().enumerate() {
+            let text: &str = tok.text.as_ref();
+            if let Some(cands) = f.by_first.get(text) {
+                for &ti in cands {
+                    let k = f.terms[ti].parts.len();
+                    if i + k <= toks.len()
+                        && toks[i..i + k]
+                            .iter()
+                            .zip(&f.terms[ti].parts)
+                            .all(|(a, b)| a.text.as_ref() == b)
+                        && seen.insert((ti, tok.start))
+                    {
+                        out.push((Some(ti), tok.start, toks[i + k - 1].end, 1.0f32.to_bits()));
+                    }
+                }
+            }
+            if let Some(cands) = f.by_joined.get(text) {
+                for &ti in cands {
+                    if seen.insert((ti, tok.start)) {
+                        out.push((Some(ti), tok.start, tok.end, 0.95f32.to_bits()));
+                    }
+                }
+            }
+            for &(ti, d) in &f.fuzzy_terms {
+                let t = &f.terms[ti];
+                for k in [t.parts.len(), 1] {
+                    if i + k > toks.len() {
+                        continue;
+                    }
+                    let window = &toks[i..i + k];
+                    let len: usize = window.iter().map(|w| w.text.len()).sum();
+                    if len.abs_diff(t.joined.len()) > d {
+                        continue;
+                    }
+                    let joined: String = window.iter().map(|w| w.text.as_ref()).collect();
+                    if let Some(dist) = bounded_levenshtein(&joined, &t.joined, d) {
+                        if dist > 0 && seen.insert((ti, tok.start)) {
+                            let conf = 0.9 - 0.1 * dist as f32;
+                            out.push((Some(ti), tok.start, window[k - 1].end, conf.to_bits()));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fuzzy_fast_path_matches_the_reference() {
+        const TERMS: &[&str] = &[
+            "competitor-x",
+            "project nightingale",
+            "acme",
+            "globex corp",
+            "secret sauce",
+            "Ünïcode tërm",
+            "initech",
+        ];
+        const FRAGS: &[&str] = &[
+            "competitor",
+            "competitr",
+            "compettor",
+            "ccompetitor",
+            "x",
+            "y",
+            "xx",
+            "-",
+            " ",
+            "competitorx",
+            "competitor-y",
+            "project",
+            "proj3ct",
+            "projekt",
+            "nightingale",
+            "nightngale",
+            "nightingales",
+            "nigthingale",
+            "projectnightingale",
+            "acme",
+            "acne",
+            "globex",
+            "glóbex",
+            "corp",
+            "corps",
+            "globexcorp",
+            "secret",
+            "sauce",
+            "secretsauce",
+            "secrt",
+            "sause",
+            "ünïcode",
+            "unicode",
+            "tërm",
+            "term",
+            "initech",
+            "inittech",
+            "intech",
+            "initec",
+            "the",
+            "a",
+            "of",
+            "and",
+            "order",
+            "my",
+            "1234",
+            ",",
+            ".",
+            "!",
+            "é",
+            "日本",
+            "Competitor",
+            "PROJECT",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let deny: Vec<String> = TERMS.iter().map(|t| (*t).to_owned()).collect();
+        let mut fuzzy_hits = 0;
+        for dist in 0..=3 {
+            let (f, _) = WordFilter::new(&deny, dist, false);
+            for _ in 0..1500 {
+                let len = 1 + next() % 25;
+                let text: String = (0..len)
+                    .map(|_| {
+                        let f = FRAGS[(next() % FRAGS.len() as u64) as usize];
+                        if next() % 4 == 0 {
+                            f.to_owned()
+                        } else {
+                            format!("{f} ")
+                        }
+                    })
+                    .collect();
+                let lower = text.to_ascii_lowercase();
+                let toks = tokens(&lower);
+                let mut got = Vec::new();
+                f.scan(&lower, &toks, &mut got);
+                let got: Vec<_> = got
+                    .iter()
+                    .map(|h| (h.term, h.start, h.end, h.confidence.to_bits()))
+                    .collect();
+                let want = scan_reference(&f, &toks);
+                assert_eq!(got, want, "distance {dist}: {text:?}");
+                fuzzy_hits += got.iter().filter(|h| h.3 < 0.95f32.to_bits()).count();
+            }
+        }
+        assert!(
+            fuzzy_hits > 500,
+            "the texts hold fuzzy matches ({fuzzy_hits})"
+        );
     }
 
     #[test]
