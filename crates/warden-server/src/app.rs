@@ -50,12 +50,22 @@ pub struct App {
 #[derive(Debug)]
 pub struct Agent {
     pub config: AgentConfig,
-    pub provider: Arc<dyn ModelProvider>,
+    pub driver: Driver,
     /// The agent's guardrail; an agent configured with one is never run without it.
     pub screen: Option<GuardScreen>,
     /// The agent's action groups configured `execution = "return_control"`: their calls are
     /// handed back to the caller instead of running in the sandbox.
     pub return_control: std::collections::BTreeSet<String>,
+}
+
+/// What runs an agent's invocations.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    /// Warden's own orchestration loop with a model provider.
+    Loop(Arc<dyn ModelProvider>),
+    /// An agent hosted on Bedrock Agents (proxy mode).
+    #[cfg(feature = "bedrock-agent")]
+    BedrockAgent(Arc<crate::remote::BedrockAgentDriver>),
 }
 
 /// Why the server could not start. Each line names the component and the reason.
@@ -71,9 +81,9 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
         .ok();
     let mut agents = BTreeMap::new();
     for (id, agent) in &config.agents {
-        let provider: Option<Arc<dyn ModelProvider>> = match &agent.model {
+        let provider: Option<Driver> = match &agent.model {
             ModelConfig::Scripted { script } => match ScriptedProvider::from_file(script) {
-                Ok(p) => Some(Arc::new(p)),
+                Ok(p) => Some(Driver::Loop(Arc::new(p))),
                 Err(e) => {
                     problems.push(format!("agents.{id}.model.script: {e}"));
                     None
@@ -87,12 +97,14 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                 max_tokens,
             } => match openai_model(base_url, model, api_key_env.as_deref(), *timeout_ms) {
                 Ok(m) => match Catalog::from_config(&config) {
-                    Ok(catalog) => Some(Arc::new(crate::providers::LlmProvider::new(
-                        m,
-                        &catalog,
-                        &agent.action_groups,
-                        *max_tokens,
-                    ))),
+                    Ok(catalog) => {
+                        Some(Driver::Loop(Arc::new(crate::providers::LlmProvider::new(
+                            m,
+                            &catalog,
+                            &agent.action_groups,
+                            *max_tokens,
+                        ))))
+                    }
                     Err(_) => None, // reported once below, with the catalogue
                 },
                 Err(e) => {
@@ -119,30 +131,53 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                     });
                 cfg.policy.timeout = std::time::Duration::from_millis(*timeout_ms);
                 match Catalog::from_config(&config) {
-                    Ok(catalog) => Some(Arc::new(crate::providers::LlmProvider::new(
-                        Arc::new(crate::providers::LazyBedrock::new(cfg)),
-                        &catalog,
-                        &agent.action_groups,
-                        *max_tokens,
-                    ))),
+                    Ok(catalog) => {
+                        Some(Driver::Loop(Arc::new(crate::providers::LlmProvider::new(
+                            Arc::new(crate::providers::LazyBedrock::new(cfg)),
+                            &catalog,
+                            &agent.action_groups,
+                            *max_tokens,
+                        ))))
+                    }
                     Err(_) => None, // reported once below, with the catalogue
                 }
             }
-            other => {
+            #[cfg(feature = "bedrock-agent")]
+            ModelConfig::BedrockAgent { .. } => {
+                // Proxy mode runs every handed-back call in the sandbox itself; there is no
+                // caller to hand a call on to.
+                let handed: Vec<&String> = agent
+                    .action_groups
+                    .iter()
+                    .filter(|g| {
+                        config
+                            .tools
+                            .get(*g)
+                            .is_some_and(|t| t.execution == warden_config::Execution::ReturnControl)
+                    })
+                    .collect();
+                if handed.is_empty() {
+                    Some(Driver::BedrockAgent(Arc::new(
+                        crate::remote::BedrockAgentDriver::new(agent.model.clone()),
+                    )))
+                } else {
+                    problems.push(format!(
+                        "agents.{id}: a `bedrock-agent` agent runs its action groups in Warden's sandbox; `execution = \"return_control\"` is not supported for {handed:?}"
+                    ));
+                    None
+                }
+            }
+            #[cfg(not(feature = "bedrock"))]
+            ModelConfig::Bedrock { .. } => {
                 problems.push(format!(
-                    "agents.{id}.model: provider `{}` is not available in this build{}",
-                    match other {
-                        ModelConfig::Bedrock { .. } => "bedrock",
-                        ModelConfig::OpenAi { .. } => "openai",
-                        ModelConfig::BedrockAgent { .. } => "bedrock-agent",
-                        ModelConfig::Scripted { .. } => "scripted",
-                    },
-                    match other {
-                        ModelConfig::Bedrock { .. } => {
-                            "; rebuild with `cargo build --release --features bedrock` (the AWS SDK for Rust)"
-                        }
-                        _ => "; use `scripted`, `openai` or `bedrock`",
-                    }
+                    "agents.{id}.model: provider `bedrock` is not available in this build; rebuild with `cargo build --release --features bedrock` (the AWS SDK for Rust)"
+                ));
+                None
+            }
+            #[cfg(not(feature = "bedrock-agent"))]
+            ModelConfig::BedrockAgent { .. } => {
+                problems.push(format!(
+                    "agents.{id}.model: provider `bedrock-agent` is not available in this build; rebuild with `cargo build --release --features bedrock-agent` (the AWS SDK for Rust)"
                 ));
                 None
             }
@@ -152,7 +187,7 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                 id.clone(),
                 Agent {
                     config: agent.clone(),
-                    provider,
+                    driver: provider,
                     screen: None,
                     return_control: agent
                         .action_groups

@@ -27,7 +27,12 @@ pub struct DetectorCheck {
     enforce: bool,
     /// Every finding the per-step checks produced.
     pub step_findings: Vec<Finding>,
+    /// How the trace is read (e.g. proxy mode drops Bedrock's duplicates of calls Warden ran).
+    view: Option<TraceView>,
 }
+
+/// A way of reading a trace before the detector parses it.
+pub type TraceView = fn(&[serde_json::Value]) -> Vec<serde_json::Value>;
 
 impl DetectorCheck {
     pub fn new(
@@ -58,11 +63,26 @@ impl DetectorCheck {
             fed: 0,
             enforce: setup.enforce,
             step_findings: Vec::new(),
+            view: None,
         }
+    }
+
+    /// Reads every trace through `view` first.
+    pub fn with_view(mut self, view: TraceView) -> Self {
+        self.view = Some(view);
+        self
     }
 
     /// Feeds the steps of `trace` not seen yet; `egress` goes with the last of them.
     fn feed(&mut self, trace: &[serde_json::Value], egress: &[EgressEvent]) -> Vec<Finding> {
+        let viewed;
+        let trace = match self.view {
+            Some(view) => {
+                viewed = view(trace);
+                &viewed[..]
+            }
+            None => trace,
+        };
         let steps = match steps_from_values(trace) {
             Ok(t) => t.steps,
             Err(e) => {

@@ -14,6 +14,8 @@ pub mod killswitch;
 mod metrics;
 pub mod providers;
 pub mod ratelimit;
+#[cfg(feature = "bedrock-agent")]
+pub mod remote;
 mod routes;
 pub mod screen;
 pub mod sessions;

@@ -871,16 +871,25 @@ async fn invoke_inner(
     if let Some(p) = &resumed {
         check.prime(&p.trace.parts, &p.egress);
     }
-    let run = tokio::time::timeout(
-        timeout,
-        invocation.run(
-            agent.provider.as_ref(),
-            screen,
-            runner.as_ref().map(|r| r as &dyn warden_agent::ToolRunner),
-            Some(&mut check),
-        ),
-    )
-    .await;
+    let tools = runner.as_ref().map(|r| r as &dyn warden_agent::ToolRunner);
+    let run = match &agent.driver {
+        crate::app::Driver::Loop(provider) => {
+            tokio::time::timeout(
+                timeout,
+                invocation.run(provider.as_ref(), screen, tools, Some(&mut check)),
+            )
+            .await
+        }
+        #[cfg(feature = "bedrock-agent")]
+        crate::app::Driver::BedrockAgent(remote) => {
+            check = check.with_view(crate::remote::detector_view);
+            tokio::time::timeout(
+                timeout,
+                remote.run(&invocation, screen, tools, Some(&mut check)),
+            )
+            .await
+        }
+    };
     let outcome = match run {
         Err(_) => {
             return Err((
