@@ -147,6 +147,44 @@ async fn inspect_blocks_a_trace_whose_egress_shows_an_undeclared_host() {
         v["verdict"]["reasons"][0]["message"],
         "Trace-vs-egress gap: the agent reported only a lookup_order call to api.internal, but the real egress shows an actual connection to undeclared host attacker.example."
     );
+    // The same real trace reported without the call's observation: with no egress either,
+    // the call never ran — evidence only when the egress is declared to cover that tool.
+    let without_output: Vec<Value> = trace
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p.pointer("/trace/orchestrationTrace/observation/actionGroupInvocationOutput")
+                .is_none()
+        })
+        .cloned()
+        .collect();
+    for (observed, expected) in [(json!([]), "allow"), (json!(["orders"]), "warn")] {
+        let resp = client()
+            .post(format!("{}/v1/inspect", server.base))
+            .bearer_auth(&token)
+            .json(&json!({"trace": without_output, "egress": [], "observedTools": observed}))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["verdict"]["decision"], expected, "{v}");
+        if expected == "warn" {
+            assert_eq!(
+                v["verdict"]["reasons"][0]["rule"], "gap.phantom-invocation",
+                "{v}"
+            );
+        }
+    }
+    let resp = client()
+        .post(format!("{}/v1/inspect", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"trace": trace, "egress": [], "observedTools": ["nope"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
     // Malformed evidence is a precise 400.
     let resp = client()
         .post(format!("{}/v1/inspect", server.base))

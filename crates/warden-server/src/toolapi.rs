@@ -288,6 +288,11 @@ struct InspectBody {
     session_attributes: BTreeMap<String, String>,
     #[serde(default)]
     session_id: Option<String>,
+    /// Tools whose every connection the egress evidence covers (e.g. handlers in a VPC whose
+    /// Flow Logs are given). Only for these is a reported call with neither egress nor output
+    /// evidence that the call never ran (`gap.phantom-invocation`).
+    #[serde(default)]
+    observed_tools: std::collections::BTreeSet<String>,
 }
 
 pub(crate) async fn inspect(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -306,6 +311,18 @@ pub(crate) async fn inspect(State(app): State<Arc<App>>, req: Request) -> Respon
         let trace = warden_detect::parse_trace(&text)
             .map_err(|e| (ApiError::bad_request(format!("invalid trace: {e}")), None))?;
         let tools = body.tools.unwrap_or_else(|| app.detector.tools.clone());
+        if let Some(unknown) = body
+            .observed_tools
+            .iter()
+            .find(|t| !tools.iter().any(|m| &m.name == *t))
+        {
+            return Err((
+                ApiError::bad_request(format!(
+                    "`observedTools` names `{unknown}`, which is not one of the tools"
+                )),
+                None,
+            ));
+        }
         let evidence = Evidence {
             steps: trace.steps,
             egress: body.egress,
@@ -315,7 +332,7 @@ pub(crate) async fn inspect(State(app): State<Arc<App>>, req: Request) -> Respon
                 session_attributes: body.session_attributes,
                 tenant: principal.tenant.to_string(),
                 observation: ObservationMode::External,
-                observed_tools: Default::default(),
+                observed_tools: body.observed_tools,
             },
         };
         let findings = warden_detect::evaluate(&evidence);
