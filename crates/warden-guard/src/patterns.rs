@@ -477,6 +477,8 @@ pub(crate) struct CustomRegex {
 pub(crate) struct PatternScanner {
     compiled: Vec<Compiled>,
     cue_ac: Option<aho_corasick::AhoCorasick>,
+    /// The same cue words found by a two-byte index (see [`CueFinder`]).
+    cue_finder: Option<CueFinder>,
     /// For every byte, the bit set of run-gated detectors (index in `RUN_DETS`) whose
     /// alphabet contains it; only enabled detectors have bits.
     run_lut: Box<[u16; 256]>,
@@ -549,20 +551,14 @@ impl PatternScanner {
                 debug_assert!(false, "built-in pattern failed to compile: {pat}");
             }
         }
-        let cue_ac = (!cue_words.is_empty())
-            .then(|| {
-                aho_corasick::AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    // A full DFA: the overlapping search visits every byte, and the
-                    // cue list is small.
-                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                    .build(&cue_words)
-                    .ok()
-            })
+        let cue_finder = CueFinder::new(&cue_words);
+        let cue_ac = (cue_finder.is_none() && !cue_words.is_empty())
+            .then(|| cue_automaton(&cue_words))
             .flatten();
         PatternScanner {
             compiled,
             cue_ac,
+            cue_finder,
             run_lut,
             anchor_lut,
             run_keep,
@@ -583,12 +579,13 @@ impl PatternScanner {
         let cx = Cx { text, lower };
         let mut pii_hits: Vec<Hit> = Vec::new();
         // One pass for every cue word; gated regexes then search only near their cues.
-        let cue_hits: Vec<(usize, usize, usize)> = match &self.cue_ac {
-            Some(ac) => ac
+        let cue_hits: Vec<(usize, usize, usize)> = match (&self.cue_finder, &self.cue_ac) {
+            (Some(f), _) => f.find(lower.as_bytes()),
+            (None, Some(ac)) => ac
                 .find_overlapping_iter(lower)
                 .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
                 .collect(),
-            None => Vec::new(),
+            (None, None) => Vec::new(),
         };
         let runs = self.runs(text);
         for c in &self.compiled {
@@ -1474,6 +1471,144 @@ fn capitalised_words(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// The overlapping cue-word automaton (used when [`CueFinder`] cannot be built).
+fn cue_automaton(words: &[&str]) -> Option<aho_corasick::AhoCorasick> {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        // A full DFA: the overlapping search visits every byte, and the cue list is small.
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(words)
+        .ok()
+}
+
+/// Every occurrence of the cue words in ASCII-lower-cased text, overlapping, in the order of
+/// an overlapping Aho-Corasick search (by end; longer words first; then word order), with
+/// the same (word, start, end) triples. A 64 K table of the first two bytes of every word
+/// rules out most positions with one lookup; the few words behind a pair are compared.
+#[derive(Debug)]
+struct CueFinder {
+    words: Vec<Vec<u8>>,
+    /// Group (1-based; 0 = none) of the words that start with each byte pair.
+    index: Box<[u8; 1 << 16]>,
+    /// Per group: (word, its first eight bytes little-endian, mask of those bytes).
+    groups: Vec<Vec<(usize, u64, u64)>>,
+    /// Per group: the third bytes its words can have (all bytes when a word has two).
+    third: Vec<[u64; 4]>,
+}
+
+impl CueFinder {
+    /// `None` when a word is shorter than two bytes or there are too many pairs for the
+    /// table (the caller then keeps the automaton).
+    fn new(words: &[&str]) -> Option<CueFinder> {
+        let words: Vec<Vec<u8>> = words
+            .iter()
+            .map(|w| w.as_bytes().to_ascii_lowercase())
+            .collect();
+        let mut index = Box::new([0u8; 1 << 16]);
+        let mut groups: Vec<Vec<(usize, u64, u64)>> = vec![Vec::new()];
+        let mut third: Vec<[u64; 4]> = vec![[0; 4]];
+        for (pid, w) in words.iter().enumerate() {
+            let [a, b, rest @ ..] = w.as_slice() else {
+                return None;
+            };
+            let key = usize::from(*a) << 8 | usize::from(*b);
+            if index[key] == 0 {
+                index[key] = u8::try_from(groups.len()).ok()?;
+                groups.push(Vec::new());
+                third.push([0; 4]);
+            }
+            let t = &mut third[usize::from(index[key])];
+            match rest.first() {
+                Some(&c) => t[usize::from(c >> 6)] |= 1 << (c & 63),
+                None => *t = [u64::MAX; 4],
+            }
+            let head = &w[..w.len().min(8)];
+            let mut bytes = [0u8; 8];
+            bytes[..head.len()].copy_from_slice(head);
+            let mask = if head.len() == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * head.len())) - 1
+            };
+            groups[usize::from(index[key])].push((pid, u64::from_le_bytes(bytes), mask));
+        }
+        Some(CueFinder {
+            words,
+            index,
+            groups,
+            third,
+        })
+    }
+
+    /// `(word, start, end)` of every occurrence in `hay`.
+    #[inline(never)]
+    fn find(&self, hay: &[u8]) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        let index = &*self.index;
+        let n = hay.len();
+        if n < 2 {
+            return out;
+        }
+        let mut k = 0;
+        loop {
+            // Tight scan for the next position whose byte pair starts a word.
+            let (Some(firsts), Some(seconds)) = (hay.get(k..n - 1), hay.get(k + 1..)) else {
+                break;
+            };
+            let Some(d) = firsts
+                .iter()
+                .zip(seconds)
+                .position(|(&a, &b)| index[usize::from(a) << 8 | usize::from(b)] != 0)
+            else {
+                break;
+            };
+            k += d;
+            let g = index[usize::from(hay[k]) << 8 | usize::from(hay[k + 1])];
+            self.verify(hay, k, g, &mut out);
+            k += 1;
+        }
+        out.sort_unstable_by_key(|&(pid, s, e)| (e, std::cmp::Reverse(e - s), pid));
+        out
+    }
+
+    /// The words of group `g` (whose pair starts at `k`) that occur at `k`.
+    fn verify(&self, hay: &[u8], k: usize, g: u8, out: &mut Vec<(usize, usize, usize)>) {
+        // The third byte must continue one of the group's words.
+        if let (Some(&c3), Some(t)) = (hay.get(k + 2), self.third.get(usize::from(g))) {
+            if t[usize::from(c3 >> 6)] & (1 << (c3 & 63)) == 0 {
+                return;
+            }
+        }
+        let Some(group) = self.groups.get(usize::from(g)) else {
+            return;
+        };
+        // The eight bytes from `k` (zero-padded at the end of the text).
+        let at = match hay.get(k..k + 8) {
+            Some(h) => u64::from_le_bytes(h.try_into().unwrap_or([0; 8])),
+            None => {
+                let mut bytes = [0u8; 8];
+                let tail = &hay[k..];
+                bytes[..tail.len()].copy_from_slice(tail);
+                u64::from_le_bytes(bytes)
+            }
+        };
+        for &(pid, head, mask) in group {
+            if at & mask != head {
+                continue;
+            }
+            let w = &self.words[pid];
+            if w.len() <= 8 {
+                // The head compare covered the word; it must also fit in the text.
+                if k + w.len() <= hay.len() {
+                    out.push((pid, k, k + w.len()));
+                }
+            } else if hay.get(k..k + w.len()).is_some_and(|h| h == w.as_slice()) {
+                out.push((pid, k, k + w.len()));
+            }
+        }
+    }
+}
+
 struct Cx<'a> {
     text: &'a str,
     lower: &'a str,
@@ -1820,6 +1955,83 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn cue_finder_matches_the_overlapping_automaton() {
+        let scanner =
+            PatternScanner::new(PiiType::ALL.iter().copied().collect(), true, 3.0, vec![]);
+        let Some(finder) = &scanner.cue_finder else {
+            panic!("the cue finder is built");
+        };
+        let words: Vec<&str> = finder
+            .words
+            .iter()
+            .map(|w| std::str::from_utf8(w).unwrap())
+            .collect();
+        let ac = cue_automaton(&words).unwrap();
+        // Cue words, their pieces and overlaps ("passwd" is a cue of two detectors).
+        let mut frags: Vec<String> = finder
+            .words
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        frags.extend(
+            [
+                "pass",
+                "word",
+                "passwords",
+                "ageage",
+                "yyr",
+                "aba",
+                "abank",
+                "secretoken",
+                "keyear",
+                "damage",
+                "message",
+                " ",
+                "  ",
+                "x",
+                "é",
+                "-",
+                "#",
+                ".",
+                "/",
+                "0",
+                "exp",
+                "expires",
+                "regno",
+                "reg.",
+                "a/c",
+                "y/o",
+                " yo",
+                "yo",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
+        );
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut total = 0;
+        for _ in 0..3000 {
+            let len = 1 + next() % 20;
+            let text: String = (0..len)
+                .map(|_| frags[(next() % frags.len() as u64) as usize].as_str())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            let want: Vec<(usize, usize, usize)> = ac
+                .find_overlapping_iter(&text)
+                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                .collect();
+            assert_eq!(finder.find(text.as_bytes()), want, "{text:?}");
+            total += want.len();
+        }
+        assert!(total > 10_000, "{total}");
     }
 
     #[test]
