@@ -594,7 +594,7 @@ impl PatternScanner {
                 Gate::Full => self.run(&cx, c, Input::new(text), &mut pii_hits, out),
                 Gate::Runs(k) => {
                     for &(s, e) in &runs[*k] {
-                        self.run(&cx, c, Input::new(text).span(s..e), &mut pii_hits, out);
+                        self.run_in_run(&cx, c, *k, s, e, &mut pii_hits, out);
                     }
                 }
                 Gate::Starts => self.address(&cx, c, &mut pii_hits),
@@ -726,6 +726,52 @@ impl PatternScanner {
         out: &mut Vec<Hit>,
     ) {
         self.run_at(cx, c, input, 0, pii_hits, out);
+    }
+
+    /// Every match of the run-gated `c` (gate `k`) in the run `s..e`, like [`Self::run`]; the
+    /// search stops after a match when the rest of the run fails the gate's condition, so it
+    /// cannot hold a match that passes validation (see [`Self::rest_may_match`]).
+    #[allow(clippy::too_many_arguments)]
+    fn run_in_run(
+        &self,
+        cx: &Cx<'_>,
+        c: &Compiled,
+        k: usize,
+        s: usize,
+        e: usize,
+        pii_hits: &mut Vec<Hit>,
+        out: &mut Vec<Hit>,
+    ) {
+        if c.re.captures_len() > 1 {
+            self.run(cx, c, Input::new(cx.text).span(s..e), pii_hits, out);
+            return;
+        }
+        let caps = Captures::empty(c.re.group_info().clone());
+        for m in c.re.find_iter(Input::new(cx.text).span(s..e)) {
+            if m.is_empty() {
+                continue;
+            }
+            if let Some(hit) = self.check(cx, c.det, m.start(), m.end(), &caps) {
+                if matches!(hit.kind, HitKind::Pii(_)) {
+                    pii_hits.push(hit);
+                } else {
+                    out.push(hit);
+                }
+            }
+            if !self.rest_may_match(k, &cx.text.as_bytes()[m.end()..e]) {
+                break;
+            }
+        }
+    }
+
+    /// False when `rest` (the part of a gate-`k` run after a match) cannot hold a match that
+    /// passes validation: every such match is at least the gate's shortest length and passes
+    /// its condition, and the conditions only count bytes or look for a byte pattern, so a
+    /// text that holds such a match passes them too. (The conditions that fix a run's exact
+    /// length belong to gates whose matches span the whole run, which leaves no rest.)
+    fn rest_may_match(&self, k: usize, rest: &[u8]) -> bool {
+        let (min_len, keep) = self.run_keep[k];
+        rest.len() >= min_len && keep(rest)
     }
 
     /// Every match of `c` in `input`; `base` is the haystack's offset in the normalised text.
@@ -2032,6 +2078,44 @@ mod tests {
             total += want.len();
         }
         assert!(total > 10_000, "{total}");
+    }
+
+    /// A match that the early stop of [`PatternScanner::run_in_run`] skips fails the gate's
+    /// own condition, so validation would reject it.
+    #[test]
+    fn run_search_stops_only_before_matches_that_cannot_pass() {
+        let scanner =
+            PatternScanner::new(PiiType::ALL.iter().copied().collect(), true, 3.0, vec![]);
+        let mut texts = edge_texts();
+        texts.push("call 415 555 2671 or 415 555 2672, 12 34 56 78 9, 1 2".into());
+        texts.push("10.0.0.1 10.0.0.2 GB82WEST12345698765432 GB82 WEST 1234 5698 7654 32".into());
+        let mut skipped = 0;
+        for text in texts {
+            let runs = scanner.runs(&text);
+            let b = text.as_bytes();
+            for c in &scanner.compiled {
+                let Gate::Runs(k) = c.gate else { continue };
+                for &(s, e) in &runs[k] {
+                    let mut stopped = false;
+                    for m in c.re.find_iter(Input::new(text.as_str()).span(s..e)) {
+                        if stopped {
+                            let (min_len, keep) = scanner.run_keep[k];
+                            let x = &b[m.start()..m.end()];
+                            assert!(
+                                x.len() < min_len || !keep(x),
+                                "{:?} would skip {:?} in {text:?}",
+                                c.det,
+                                m.range()
+                            );
+                            skipped += 1;
+                        }
+                        stopped |= !scanner.rest_may_match(k, &b[m.end()..e]);
+                    }
+                }
+            }
+        }
+        // Short phone-like groups after a number are skipped (fewer than 7 digits).
+        assert!(skipped > 0);
     }
 
     #[test]
