@@ -16,10 +16,10 @@ use warden_guard::{FindingKind, Guardrail, GuardrailSpec, Source};
 pub struct EgressDlp {
     guard: Guardrail,
     injected: RwLock<HashMap<String, Vec<Sensitive<String>>>>,
-    /// Per invocation: the texts the call legitimately carries (the user's input, the trusted
-    /// session attributes, the call's own arguments), lower-cased. Reportable personal data
-    /// found in them is the call doing its job (an e-mail sent to the address the user gave),
-    /// not a leak, and is not reported.
+    /// Per invocation: the texts whose personal data the call may carry (the user's input and
+    /// the trusted session attributes), lower-cased. Reportable personal data found in them is
+    /// the call doing its job (an e-mail sent to the address the user gave), not a leak, and
+    /// is not reported; personal data from anywhere else (a tool's output, say) still is.
     expected: RwLock<HashMap<String, Vec<Sensitive<String>>>>,
 }
 

@@ -409,12 +409,10 @@ impl Broker {
                 None
             }
         };
+        // Personal data the user typed or the trusted session carries may go where the call
+        // sends it; data the model took from anywhere else (tool output included) is reported.
         let mut expected: Vec<String> = vec![req.input_text.clone()];
         expected.extend(req.session_attributes.values().cloned());
-        expected.extend(req.call.parameters.iter().map(|(_, v)| v.clone()));
-        if let Some(body) = &req.call.request_body {
-            expected.push(body.to_string());
-        }
         self.dlp.track(
             &req.invocation_id,
             secrets.iter().map(|(_, v)| v.clone()).collect(),
