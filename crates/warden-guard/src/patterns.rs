@@ -1422,8 +1422,13 @@ fn address_matches(re: &meta::Regex, text: &str) -> Vec<(usize, usize)> {
     let mut i = 0;
     let mut last_end = 0;
     while i < n {
+        // Skip to the next digit or `P` (where a match can start).
+        match b[i..].iter().position(|&c| c.is_ascii_digit() || c == b'P') {
+            Some(d) => i += d,
+            None => break,
+        }
         let ch = b[i];
-        if !(ch.is_ascii_digit() || ch == b'P') || (i > 0 && word(i - 1)) {
+        if i > 0 && word(i - 1) {
             i += 1;
             continue;
         }
@@ -1486,7 +1491,12 @@ fn capitalised_words(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < n {
-        if !b[i].is_ascii_uppercase() || (i > 0 && word(b[i - 1])) {
+        // Skip to the next capital.
+        match b[i..].iter().position(u8::is_ascii_uppercase) {
+            Some(d) => i += d,
+            None => break,
+        }
+        if i > 0 && word(b[i - 1]) {
             i += 1;
             continue;
         }
