@@ -196,7 +196,7 @@ async fn a_bedrock_converse_model_calls_the_real_tool_and_answers() {
     let project = Project::new(move |t| {
         t.replace(
             "provider = \"scripted\"\nscript = \"agents/support.script.json\"",
-            "provider = \"bedrock\"\nmodel_id = \"anthropic.claude-3-5-haiku-20241022-v1:0\"\nregion = \"us-east-1\"\nguardrail_identifier = \"gr-support\"\nguardrail_version = \"3\"",
+            "provider = \"bedrock\"\nmodel_id = \"anthropic.claude-3-5-haiku-20241022-v1:0\"\nregion = \"us-east-1\"\nguardrail_identifier = \"gr-support\"\nguardrail_version = \"3\"\nprompt_cache = true",
         )
         .replace(
             "\"api.internal\" = \"127.0.0.1:18080\"",
@@ -249,6 +249,19 @@ async fn a_bedrock_converse_model_calls_the_real_tool_and_answers() {
     );
     assert_eq!(first["guardrailConfig"]["guardrailVersion"], "3");
     assert!(!first["system"][0]["text"].as_str().unwrap().is_empty());
+    // `prompt_cache = true`: cache points after the system prompt and the tools.
+    assert_eq!(
+        first["system"][1],
+        json!({"cachePoint": {"type": "default"}})
+    );
+    assert_eq!(
+        first["toolConfig"]["tools"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        &json!({"cachePoint": {"type": "default"}})
+    );
 }
 
 /// Without the `bedrock` feature the binary refuses a Bedrock agent at startup and names the

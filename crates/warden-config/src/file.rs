@@ -128,6 +128,7 @@ pub(crate) struct ModelFile {
     pub guardrail_version: Option<String>,
     pub timeout_ms: Option<u64>,
     pub max_tokens: Option<u32>,
+    pub prompt_cache: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

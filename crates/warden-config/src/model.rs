@@ -153,6 +153,9 @@ pub enum ModelConfig {
         guardrail_version: Option<String>,
         timeout_ms: u64,
         max_tokens: u32,
+        /// Mark the system prompt and tool definitions as cacheable (Converse cache points),
+        /// for models that support prompt caching.
+        prompt_cache: bool,
     },
     /// An OpenAI-compatible chat-completions endpoint.
     OpenAi {

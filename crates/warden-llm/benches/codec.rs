@@ -40,6 +40,7 @@ fn conversation(turns: usize) -> ChatRequest {
         }],
         max_tokens: 512,
         temperature: Some(0.0),
+        cache_prompt: false,
     }
 }
 

@@ -264,8 +264,21 @@ fn converse_parts(req: &ChatRequest) -> Result<ConverseParts, LlmError> {
                 .map_err(|e| build_err(&format!("messages[{i}]"), e))?,
         );
     }
-    let system =
-        (!req.system.is_empty()).then(|| vec![bt::SystemContentBlock::Text(req.system.clone())]);
+    let cache_point = || {
+        bt::CachePointBlock::builder()
+            .r#type(bt::CachePointType::Default)
+            .build()
+            .map_err(|e| build_err("cachePoint", e))
+    };
+    let system = if req.system.is_empty() {
+        None
+    } else {
+        let mut blocks = vec![bt::SystemContentBlock::Text(req.system.clone())];
+        if req.cache_prompt {
+            blocks.push(bt::SystemContentBlock::CachePoint(cache_point()?));
+        }
+        Some(blocks)
+    };
     let max_tokens = i32::try_from(req.max_tokens)
         .map_err(|_| LlmError::BadRequest(format!("max_tokens {} is too large", req.max_tokens)))?;
     let mut inference = bt::InferenceConfiguration::builder().max_tokens(max_tokens);
@@ -290,6 +303,9 @@ fn converse_parts(req: &ChatRequest) -> Result<ConverseParts, LlmError> {
                     .build()
                     .map_err(|e| build_err(&format!("tool {:?}", t.name), e))?,
             ));
+        }
+        if req.cache_prompt {
+            specs.push(bt::Tool::CachePoint(cache_point()?));
         }
         Some(
             bt::ToolConfiguration::builder()

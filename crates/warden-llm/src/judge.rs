@@ -98,6 +98,7 @@ impl<M: ChatModel> LlmJudge<M> {
             tools: Vec::new(),
             max_tokens: self.max_tokens,
             temperature: Some(0.0),
+            cache_prompt: false,
         }
     }
 }

@@ -19,6 +19,11 @@ pub struct ChatRequest {
     /// Upper bound on generated tokens.
     pub max_tokens: u32,
     pub temperature: Option<f32>,
+    /// Mark the stable prefix (system prompt and tool definitions) as cacheable where the
+    /// provider takes explicit hints (Bedrock Converse cache points). OpenAI-compatible
+    /// servers cache prefixes on their own and get nothing extra.
+    #[serde(default)]
+    pub cache_prompt: bool,
 }
 
 /// A tool the model may call, with a JSON Schema for its input object.

@@ -527,6 +527,7 @@ mod tests {
             }],
             max_tokens: 64,
             temperature: Some(0.0),
+            cache_prompt: false,
         };
         let body = request_body("m", &req).unwrap();
         assert_eq!(
@@ -567,6 +568,7 @@ mod tests {
             tools: vec![],
             max_tokens: 1,
             temperature: None,
+            cache_prompt: false,
         };
         let err = request_body("m", &req).unwrap_err();
         assert_eq!(

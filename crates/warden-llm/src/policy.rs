@@ -184,6 +184,7 @@ mod tests {
             tools: vec![],
             max_tokens: 100,
             temperature: None,
+            cache_prompt: false,
         };
         assert!(p.check_budget(&req).is_ok());
         req.max_tokens = 101;

@@ -106,6 +106,7 @@ fn conversation() -> ChatRequest {
         }],
         max_tokens: 512,
         temperature: Some(0.5),
+        cache_prompt: false,
     }
 }
 
@@ -330,6 +331,7 @@ async fn text_turn_and_stop_reasons() {
         tools: vec![],
         max_tokens: 16,
         temperature: None,
+        cache_prompt: false,
     };
     let expected = [
         StopReason::EndTurn,
@@ -508,4 +510,38 @@ async fn malformed_body_and_budget() {
         }
     );
     assert_eq!(server.requests().len(), 1);
+}
+
+/// Against a local server speaking Converse's wire format (not AWS): with `cache_prompt` the
+/// request carries cache points after the system prompt and after the tool definitions, and
+/// nothing else changes.
+#[tokio::test]
+async fn prompt_caching_hints_become_cache_points() {
+    let answer = converse_answer(json!([{"text": "Hello."}]), "end_turn");
+    let server = serve(vec![
+        Canned::json(200, answer.clone()),
+        Canned::json(200, answer),
+    ])
+    .await;
+    let model = client(&server.url(), None, policy()).await;
+    let plain = conversation();
+    let mut cached = conversation();
+    cached.cache_prompt = true;
+    model.chat(&plain).await.unwrap();
+    model.chat(&cached).await.unwrap();
+    let seen = server.requests();
+    let (a, b) = (seen[0].json(), seen[1].json());
+    assert_eq!(
+        b["system"],
+        json!([{"text": "You are Acme support."}, {"cachePoint": {"type": "default"}}])
+    );
+    let tools = b["toolConfig"]["tools"].as_array().unwrap();
+    assert_eq!(
+        tools.last().unwrap(),
+        &json!({"cachePoint": {"type": "default"}})
+    );
+    assert_eq!(tools.len(), 2);
+    assert_eq!(a["system"], json!([{"text": "You are Acme support."}]));
+    assert_eq!(a["toolConfig"]["tools"].as_array().unwrap().len(), 1);
+    assert_eq!(a["messages"], b["messages"]);
 }

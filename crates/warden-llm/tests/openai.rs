@@ -50,6 +50,7 @@ fn tool_request() -> ChatRequest {
         }],
         max_tokens: 512,
         temperature: Some(0.0),
+        cache_prompt: false,
     }
 }
 

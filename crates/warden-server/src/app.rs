@@ -120,6 +120,7 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                 guardrail_version,
                 timeout_ms,
                 max_tokens,
+                prompt_cache,
             } => {
                 let mut cfg = warden_llm::BedrockConfig::new(model_id.clone());
                 cfg.region = region.clone();
@@ -131,14 +132,15 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                     });
                 cfg.policy.timeout = std::time::Duration::from_millis(*timeout_ms);
                 match Catalog::from_config(&config) {
-                    Ok(catalog) => {
-                        Some(Driver::Loop(Arc::new(crate::providers::LlmProvider::new(
+                    Ok(catalog) => Some(Driver::Loop(Arc::new(
+                        crate::providers::LlmProvider::new(
                             Arc::new(crate::providers::LazyBedrock::new(cfg)),
                             &catalog,
                             &agent.action_groups,
                             *max_tokens,
-                        ))))
-                    }
+                        )
+                        .with_prompt_cache(*prompt_cache),
+                    ))),
                     Err(_) => None, // reported once below, with the catalogue
                 }
             }

@@ -32,6 +32,8 @@ pub struct LlmProvider {
     tools: Vec<ToolSpec>,
     targets: BTreeMap<String, Target>,
     max_tokens: u32,
+    /// Ask the provider to cache the stable prompt prefix (see `ChatRequest::cache_prompt`).
+    cache_prompt: bool,
 }
 
 /// `<tool>__<operation>`, restricted to the characters every provider accepts.
@@ -91,7 +93,14 @@ impl LlmProvider {
             tools,
             targets,
             max_tokens,
+            cache_prompt: false,
         }
+    }
+
+    /// Marks every request's system prompt and tools as cacheable.
+    pub fn with_prompt_cache(mut self, on: bool) -> Self {
+        self.cache_prompt = on;
+        self
     }
 
     fn name_of(&self, call: &ToolCall) -> String {
@@ -177,6 +186,7 @@ impl ModelProvider for LlmProvider {
             tools: self.tools.clone(),
             max_tokens: self.max_tokens,
             temperature: None,
+            cache_prompt: self.cache_prompt,
         };
         let resp = self.model.chat(&chat).await.map_err(map_error)?;
         let usage = Usage {

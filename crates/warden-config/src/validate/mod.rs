@@ -882,6 +882,12 @@ impl Cx<'_> {
             }
             v
         };
+        if m.prompt_cache.is_some() && m.provider != ProviderFile::Bedrock {
+            self.err(
+                format!("{key}.prompt_cache"),
+                "only for provider `bedrock` (Converse cache points); other providers cache prompts on their own or not at all",
+            );
+        }
         match m.provider {
             ProviderFile::Scripted => {
                 let Some(script) = m.script else {
@@ -907,6 +913,7 @@ impl Cx<'_> {
                     guardrail_version: m.guardrail_version,
                     timeout_ms,
                     max_tokens,
+                    prompt_cache: m.prompt_cache.unwrap_or(false),
                 })
             }
             ProviderFile::Openai => {

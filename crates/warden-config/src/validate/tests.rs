@@ -305,3 +305,24 @@ fn egress_rules_parse_and_match() {
     assert!(parse_egress("h:0").is_err());
     assert!(parse_egress("").is_err());
 }
+
+#[test]
+fn prompt_cache_is_only_for_bedrock() {
+    let dir = project();
+    let text = CANONICAL.replace(
+        "script = \"agents/support.script.json\"",
+        "script = \"agents/support.script.json\"\nprompt_cache = true",
+    );
+    let found = problems(&text, dir.path());
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("agents.support.model.prompt_cache") && p.contains("bedrock")),
+        "{found:#?}"
+    );
+    let text = CANONICAL.replace(
+        "provider = \"scripted\"\nscript = \"agents/support.script.json\"",
+        "provider = \"bedrock\"\nmodel_id = \"anthropic.claude-3-5-haiku-20241022-v1:0\"\nprompt_cache = true",
+    );
+    assert!(problems(&text, dir.path()).is_empty());
+}
