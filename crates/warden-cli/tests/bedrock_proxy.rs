@@ -109,20 +109,8 @@ async fn run(trojan: bool) -> (Value, Vec<Value>) {
     if trojan {
         std::fs::write(project.path().join("tools/orders/app.py"), TROJAN).unwrap();
     }
-    let server = Server::start_with_env(
-        &project,
-        &[
-            ("AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME", url.as_str()),
-            ("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST0000001"),
-            ("AWS_SECRET_ACCESS_KEY", "local-test-secret"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/nonexistent/warden-test/config"),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/warden-test/credentials",
-            ),
-        ],
-    );
+    let server =
+        Server::start_with_local_aws(&project, "AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME", &url);
     let token = project.token("acme", |_| {});
     let resp = client()
         .post(server.invoke_url("support", "proxy-1"))

@@ -203,20 +203,7 @@ async fn a_bedrock_converse_model_calls_the_real_tool_and_answers() {
             &format!("\"api.internal\" = \"{api}\""),
         )
     });
-    let server = Server::start_with_env(
-        &project,
-        &[
-            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url.as_str()),
-            ("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST0000001"),
-            ("AWS_SECRET_ACCESS_KEY", "local-test-secret"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/nonexistent/warden-test/config"),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/warden-test/credentials",
-            ),
-        ],
-    );
+    let server = Server::start_with_local_aws(&project, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &url);
     let token = project.token("acme", |_| {});
     let (status, _, body) = invoke(
         &server,

@@ -120,6 +120,26 @@ impl Server {
         Server::start_with_env(project, &[])
     }
 
+    /// Starts `warden serve` with the AWS SDK's default credential chain fed from fixed
+    /// environment credentials (no profile, no instance metadata) and the service endpoint
+    /// `endpoint_var` (e.g. `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`) pointed at a local server.
+    pub fn start_with_local_aws(project: &Project, endpoint_var: &str, url: &str) -> Server {
+        Server::start_with_env(
+            project,
+            &[
+                (endpoint_var, url),
+                ("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST0000001"),
+                ("AWS_SECRET_ACCESS_KEY", "local-test-secret"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("AWS_CONFIG_FILE", "/nonexistent/warden-test/config"),
+                (
+                    "AWS_SHARED_CREDENTIALS_FILE",
+                    "/nonexistent/warden-test/credentials",
+                ),
+            ],
+        )
+    }
+
     /// Starts `warden serve` with extra environment variables (e.g. the AWS SDK's
     /// `AWS_ENDPOINT_URL_*` pointing at a local server).
     pub fn start_with_env(project: &Project, env: &[(&str, &str)]) -> Server {
