@@ -299,6 +299,18 @@ impl WordFilter {
                     .fuzzy_single
                     .get(lens[i])
                     .map_or(&[][..], Vec::as_slice);
+                // Most tokens start no window of a fuzzy term's length: skip them before
+                // collecting candidates.
+                let any = !single.is_empty()
+                    || self.fuzzy_multi.iter().any(|(k, table)| {
+                        i + k <= toks.len()
+                            && table
+                                .get(lens[i..i + k].iter().sum::<usize>())
+                                .is_some_and(|c| !c.is_empty())
+                    });
+                if !any {
+                    continue;
+                }
                 cands.clear();
                 cands.extend_from_slice(single);
                 for (k, table) in &self.fuzzy_multi {
