@@ -35,10 +35,12 @@ impl BedrockAgentDriver {
     }
 
     /// Runs one invocation through Bedrock: the input screened first, every handed-back call
-    /// run by `tools` and checked by `check`, the answer screened last.
+    /// run by `tools` and checked by `check`, the answer screened last. `end_session` is
+    /// forwarded, so Bedrock forgets the session too.
     pub async fn run(
         &self,
         inv: &Invocation<'_>,
+        end_session: bool,
         screen: Option<&dyn Screen>,
         tools: Option<&dyn ToolRunner>,
         check: Option<&mut dyn StepCheck>,
@@ -83,7 +85,7 @@ impl BedrockAgentDriver {
             input_text: &outcome.input,
             session_attributes: &inv.session_attributes,
             prompt_session_attributes: &inv.prompt_session_attributes,
-            end_session: false,
+            end_session,
             action_groups: &inv.agent.action_groups,
             max_round_trips: inv.agent.max_steps.max(1),
             screen,

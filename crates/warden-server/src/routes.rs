@@ -885,7 +885,13 @@ async fn invoke_inner(
             check = check.with_view(crate::remote::detector_view);
             tokio::time::timeout(
                 timeout,
-                remote.run(&invocation, screen, tools, Some(&mut check)),
+                remote.run(
+                    &invocation,
+                    body.end_session,
+                    screen,
+                    tools,
+                    Some(&mut check),
+                ),
             )
             .await
         }
