@@ -1606,11 +1606,8 @@ impl CueFinder {
             return out;
         }
         let mut k = 0;
-        loop {
-            // Tight scan for the next position whose byte pair starts a word.
-            let (Some(firsts), Some(seconds)) = (hay.get(k..n - 1), hay.get(k + 1..)) else {
-                break;
-            };
+        // Tight scan for the next position whose byte pair starts a word.
+        while let (Some(firsts), Some(seconds)) = (hay.get(k..n - 1), hay.get(k + 1..)) {
             let Some(d) = firsts
                 .iter()
                 .zip(seconds)
