@@ -18,7 +18,7 @@ impl<'a> Normalized<'a> {
     /// Normalises `original`.
     #[must_use]
     pub fn new(original: &'a str) -> Self {
-        if original.is_ascii() && !original.bytes().any(is_ascii_dropped) {
+        if ascii_clean(original.as_bytes()) {
             return Normalized {
                 original,
                 text: original.to_owned(),
@@ -100,6 +100,25 @@ impl<'a> Normalized<'a> {
         }
         s..e
     }
+}
+
+/// True when every byte is ASCII and none is dropped (`is_ascii() && !any(is_ascii_dropped)`),
+/// eight bytes at a time: a word whose bytes all lie in `0x20..=0x7e` needs no per-byte test.
+fn ascii_clean(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let ok = |c: &u8| c.is_ascii() && !is_ascii_dropped(*c);
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        // A byte below 0x20, or above 0x7e (which includes every non-ASCII byte).
+        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let above = (x.wrapping_add(ONES) | x) & HIGH;
+        if below | above != 0 && !w.iter().all(ok) {
+            return false;
+        }
+    }
+    words.remainder().iter().all(ok)
 }
 
 fn is_ascii_dropped(b: u8) -> bool {
@@ -215,6 +234,43 @@ pub fn fold_confusable(c: char) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_clean_matches_the_byte_test() {
+        const BYTES: &[u8] = &[
+            0x00, 0x01, 0x08, b'\t', b'\n', 0x0b, b'\r', 0x1f, b' ', b'!', b'a', b'Z', b'~', 0x7f,
+            0x80, 0xc3, 0xa9, 0xe2, 0x80, 0x8b, 0xff,
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut clean, mut dirty) = (0, 0);
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            // Mostly printable ASCII with a rare other byte, so both answers occur.
+            let b: Vec<u8> = (0..len)
+                .map(|_| {
+                    if next() % 16 == 0 {
+                        BYTES[(next() % BYTES.len() as u64) as usize]
+                    } else {
+                        b' ' + (next() % 95) as u8
+                    }
+                })
+                .collect();
+            let want = b.is_ascii() && !b.iter().any(|&c| is_ascii_dropped(c));
+            assert_eq!(ascii_clean(&b), want, "{b:?}");
+            if want {
+                clean += 1;
+            } else {
+                dirty += 1;
+            }
+        }
+        assert!(clean > 1000 && dirty > 1000, "{clean} / {dirty}");
+    }
 
     #[test]
     fn ascii_is_identity() {
