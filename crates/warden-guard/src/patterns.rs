@@ -486,6 +486,8 @@ pub(crate) struct PatternScanner {
     anchor_lut: Box<[u16; 256]>,
     /// Per run-gated detector: shortest useful run and the condition a run must pass.
     run_keep: [RunKeep; RUN_DETS.len()],
+    /// The smallest and the largest anchor byte (all anchors are ASCII).
+    anchor_range: (u8, u8),
     enabled_pii: HashSet<PiiType>,
     secrets: bool,
     min_entropy: f32,
@@ -555,7 +557,14 @@ impl PatternScanner {
         let cue_ac = (cue_finder.is_none() && !cue_words.is_empty())
             .then(|| cue_automaton(&cue_words))
             .flatten();
+        let anchor_bytes = || (0u8..=0x7f).filter(|&c| anchor_lut[usize::from(c)] != 0);
+        let anchor_range = (
+            anchor_bytes().min().unwrap_or(0x7f),
+            anchor_bytes().max().unwrap_or(0x7f),
+        );
+        debug_assert!(anchor_lut[0x80..].iter().all(|m| *m == 0));
         PatternScanner {
+            anchor_range,
             compiled,
             cue_ac,
             cue_finder,
@@ -663,10 +672,14 @@ impl PatternScanner {
         while i < n {
             if anchored == 0 {
                 // Nothing is anchored: bytes other than anchors change nothing.
-                while i < n && anchors[usize::from(b[i])] == 0 {
+                loop {
+                    i = next_in_range(b, i, self.anchor_range.0, self.anchor_range.1);
+                    if i >= n || anchors[usize::from(b[i])] != 0 {
+                        break;
+                    }
                     i += 1;
                 }
-                if i == n {
+                if i >= n {
                     break;
                 }
             }
@@ -1423,11 +1436,12 @@ fn address_matches(re: &meta::Regex, text: &str) -> Vec<(usize, usize)> {
     let mut last_end = 0;
     while i < n {
         // Skip to the next digit or `P` (where a match can start).
-        match b[i..].iter().position(|&c| c.is_ascii_digit() || c == b'P') {
-            Some(d) => i += d,
-            None => break,
+        i = next_in_range(b, i, b'0', b'P');
+        let Some(&ch) = b.get(i) else { break };
+        if !(ch.is_ascii_digit() || ch == b'P') {
+            i += 1;
+            continue;
         }
-        let ch = b[i];
         if i > 0 && word(i - 1) {
             i += 1;
             continue;
@@ -1492,9 +1506,9 @@ fn capitalised_words(text: &str) -> Vec<(usize, usize)> {
     let mut i = 0;
     while i < n {
         // Skip to the next capital.
-        match b[i..].iter().position(u8::is_ascii_uppercase) {
-            Some(d) => i += d,
-            None => break,
+        i = next_in_range(b, i, b'A', b'Z');
+        if i >= n {
+            break;
         }
         if i > 0 && word(b[i - 1]) {
             i += 1;
@@ -1525,6 +1539,32 @@ fn capitalised_words(text: &str) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// The first index at or after `from` whose byte lies in `lo..=hi` (ASCII bounds), or
+/// `b.len()`. Eight bytes at a time: with the high bits cleared, adding `0x80 - lo` sets a
+/// byte's high bit exactly when it is `>= lo` and adding `0x7f - hi` exactly when it is `> hi`
+/// (no sum carries into the next byte); bytes with the high bit set are never in range.
+fn next_in_range(b: &[u8], from: usize, lo: u8, hi: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    debug_assert!(lo <= hi && hi < 0x80);
+    let mut i = from;
+    while let Some(w) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0xff; 8]));
+        let y = x & !HIGH;
+        let ge = y.wrapping_add(ONES * u64::from(0x80 - lo));
+        let gt = y.wrapping_add(ONES * u64::from(0x7f - hi));
+        let hit = ge & !gt & !x & HIGH;
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !(lo..=hi).contains(&b[i]) {
+        i += 1;
+    }
+    i.min(b.len())
 }
 
 /// The overlapping cue-word automaton (used when [`CueFinder`] cannot be built).
@@ -2123,6 +2163,39 @@ mod tests {
         }
         // Short phone-like groups after a number are skipped (fewer than 7 digits).
         assert!(skipped > 0);
+    }
+
+    #[test]
+    fn next_in_range_finds_the_first_byte_in_range() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|_| match next() % 4 {
+                    0 => next() as u8,
+                    1 => b'a' + (next() % 26) as u8,
+                    2 => b' ',
+                    _ => b'0' + (next() % 43) as u8,
+                })
+                .collect();
+            let lo = (next() % 0x80) as u8;
+            let hi = lo + (next() % u64::from(0x80 - lo)) as u8;
+            let from = (next() % (len as u64 + 1)) as usize;
+            let want = (from..len)
+                .find(|&i| (lo..=hi).contains(&b[i]))
+                .unwrap_or(len);
+            assert_eq!(
+                next_in_range(&b, from, lo, hi),
+                want,
+                "{b:?} {from} {lo}..={hi}"
+            );
+        }
     }
 
     #[test]
