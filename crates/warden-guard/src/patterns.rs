@@ -1264,7 +1264,15 @@ impl PatternScanner {
             Det::Google => self.secret(SecretKind::GoogleApiKey, start, end, 0.95),
             Det::GenericSecret => {
                 let v = s.trim_end_matches(['.', ',', ';']);
-                if v.len() < 12
+                // A key word glued to what follows (`reset-password-3-thumb.png`,
+                // `token_expiry_2024`) is a name, not an assignment: a value needs a separator,
+                // a space or a quote after the key word.
+                let glued = start
+                    .checked_sub(1)
+                    .and_then(|i| cx.text.as_bytes().get(i))
+                    .is_some_and(u8::is_ascii_alphanumeric);
+                if glued
+                    || v.len() < 12
                     || char_classes(v) < 2
                     || !v.bytes().any(|b| b.is_ascii_digit())
                     || validate::entropy(v) < self.min_entropy

@@ -415,6 +415,14 @@ fn secrets() {
     );
     check("api_key = \"x9F2kLm83QzPw7Rt\"", &["GENERIC_SECRET"]);
     check("the token limit is 4096 and secret sauce", &[]);
+    // Key words inside names are not assignments.
+    check("GET /img/reset-password-3-thumb.png HTTP/1.1", &[]);
+    check("see token_expiry_20241231_utc.log", &[]);
+    check("client_secret: Xk92-aLm3-qP07z", &["GENERIC_SECRET"]);
+    check(
+        "Authorization: Bearer x9F2kLm83QzPw7Rt",
+        &["GENERIC_SECRET"],
+    );
 }
 
 #[test]
