@@ -444,6 +444,29 @@ impl Profanity {
         }
     }
 
+    /// [`Self::may_start_collapsed`] on bytes: a non-ASCII byte where the head is taken
+    /// (a non-ASCII char there) passes, as it does there.
+    fn may_start_collapsed_bytes(&self, core: &[u8]) -> bool {
+        let Some((&first, rest)) = core.split_first() else {
+            return true;
+        };
+        let a = LEET_BYTE[usize::from(first)];
+        if a >= 0x80 {
+            return true;
+        }
+        match rest
+            .iter()
+            .map(|&c| LEET_BYTE[usize::from(c)])
+            .find(|&c| c != a)
+        {
+            Some(b) if b < 0x80 => {
+                let i = pair_bit(a, b);
+                self.collapsed_pairs[i >> 6] & (1 << (i & 63)) != 0
+            }
+            _ => true,
+        }
+    }
+
     /// False only when no entry can equal `core` after leet folding and run collapsing.
     fn may_start_collapsed(&self, core: &str) -> bool {
         match collapsed_head(core) {
@@ -501,6 +524,27 @@ fn leet(c: char) -> char {
     }
 }
 
+/// [`leet`] on bytes (every byte `leet` changes is ASCII; other bytes map to themselves).
+static LEET_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t[b'@' as usize] = b'a';
+    t[b'4' as usize] = b'a';
+    t[b'$' as usize] = b's';
+    t[b'5' as usize] = b's';
+    t[b'!' as usize] = b'i';
+    t[b'1' as usize] = b'i';
+    t[b'|' as usize] = b'i';
+    t[b'0' as usize] = b'o';
+    t[b'3' as usize] = b'e';
+    t[b'7' as usize] = b't';
+    t
+};
+
 fn collapse(s: &str, keep: usize) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev: Option<char> = None;
@@ -534,11 +578,12 @@ fn profanity_scan(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
     let mut prev_end = 0;
     let mut ti = 0;
     while ti < toks.len() {
-        let mut start = toks[ti].start;
+        let (tok_start, tok_end) = (toks[ti].start, toks[ti].end);
+        let mut start = tok_start;
         while start > prev_end && LEET_SYM[usize::from(b[start - 1])] {
             start -= 1;
         }
-        let mut end = toks[ti].end;
+        let mut end = tok_end;
         ti += 1;
         loop {
             let mut j = end;
@@ -561,6 +606,12 @@ fn profanity_scan(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
             continue;
         };
         if raw.len() > 24 {
+            continue;
+        }
+        // A chunk that is one token (no leet symbols around it) holds no `*` and nothing to
+        // trim, so both paths below need its collapsed head among the entries' (the folded
+        // path tests exactly that; a plain word in the list has the head of its own entry).
+        if start == tok_start && end == tok_end && !prof.may_start_collapsed_bytes(raw) {
             continue;
         }
         // One pass: all lower-case ASCII letters, and whether a letter repeats 3+ times.
@@ -947,6 +998,37 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn collapsed_head_on_bytes_matches_the_char_version() {
+        let prof = profanity();
+        const PIECES: &[&str] = &[
+            "a", "s", "h", "i", "t", "f", "u", "c", "k", "b", "o", "e", "@", "4", "$", "5", "!",
+            "1", "|", "0", "3", "7", "*", "x", "z", "é", "ß", "日", "😀", "ａ", "Ⅻ",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut pass, mut reject) = (0, 0);
+        for _ in 0..30_000 {
+            let len = (next() % 7) as usize;
+            let w: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let want = prof.may_start_collapsed(&w);
+            assert_eq!(prof.may_start_collapsed_bytes(w.as_bytes()), want, "{w:?}");
+            if want {
+                pass += 1;
+            } else {
+                reject += 1;
+            }
+        }
+        assert!(pass > 1000 && reject > 1000, "{pass} pass, {reject} reject");
     }
 
     #[test]
