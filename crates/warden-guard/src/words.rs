@@ -123,6 +123,11 @@ pub(crate) struct WordFilter {
     /// Same for the multi-token windows: per window size `k` (> 1), the fuzzy terms with `k`
     /// parts indexed by the summed byte length of `k` consecutive tokens.
     fuzzy_multi: Vec<(usize, Vec<Vec<usize>>)>,
+    /// `fuzzy_single` as bit sets (bit `fi`), when there are at most 64 fuzzy terms (else
+    /// empty, and the scan collects candidates from the lists).
+    fuzzy_single_bits: Vec<u64>,
+    /// `fuzzy_multi` as bit sets, under the same condition.
+    fuzzy_multi_bits: Vec<(usize, Vec<u64>)>,
 }
 
 /// A word-filter hit in normalised-text bytes.
@@ -220,8 +225,24 @@ impl WordFilter {
                 add(&mut fuzzy_multi[pos].1);
             }
         }
+        let bits = |table: &Vec<Vec<usize>>| -> Vec<u64> {
+            table
+                .iter()
+                .map(|slot| slot.iter().fold(0u64, |m, &fi| m | 1 << fi))
+                .collect()
+        };
+        let (fuzzy_single_bits, fuzzy_multi_bits) = if fuzzy_terms.len() <= 64 {
+            (
+                bits(&fuzzy_single),
+                fuzzy_multi.iter().map(|(k, t)| (*k, bits(t))).collect(),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         (
             WordFilter {
+                fuzzy_single_bits,
+                fuzzy_multi_bits,
                 terms,
                 by_first,
                 by_joined,
@@ -234,6 +255,85 @@ impl WordFilter {
             },
             bad,
         )
+    }
+
+    /// Compares fuzzy term `fi` (index into `fuzzy_terms`) with the windows starting at token
+    /// `i` (its own number of tokens, and one token), after cheap necessary conditions.
+    fn fuzzy_at(
+        &self,
+        toks: &[Token<'_>],
+        lens: &[usize],
+        i: usize,
+        fi: usize,
+        seen: &mut FxHashSet<(usize, usize)>,
+        out: &mut Vec<WordHit>,
+    ) {
+        let tok = &toks[i];
+        let (ti, d) = self.fuzzy_terms[fi];
+        let t = &self.terms[ti];
+        // cheap reject: the first token alone is far longer than the whole term
+        if lens[i] > t.joined.len() + d {
+            return;
+        }
+        for k in [t.parts.len(), 1] {
+            if i + k > toks.len() {
+                continue;
+            }
+            let len: usize = lens[i..i + k].iter().sum();
+            if len.abs_diff(t.joined.len()) > d {
+                continue;
+            }
+            let window = &toks[i..i + k];
+            // Necessary condition, no allocation: every edit changes the byte
+            // histogram's L1 distance by at most 2 (ASCII text only; a token's
+            // mask is non-zero exactly when it is ASCII).
+            if let Some(hist) = &t.hist {
+                if window.iter().all(|w| w.mask != 0) {
+                    // Distinct bytes absent from the term (from the tokens'
+                    // byte masks): each needs at least one edit.
+                    let wmask = window.iter().fold(0u64, |m, w| m | w.mask);
+                    if (wmask & !t.mask).count_ones() as usize > d {
+                        continue;
+                    }
+                    // Bytes absent from the term each need their own edit; the
+                    // same pass takes the window's bytes off the histogram.
+                    let mut foreign = 0usize;
+                    let mut h = *hist;
+                    for w in window {
+                        for &b in w.text.as_bytes() {
+                            let x = b & 63;
+                            foreign += usize::from(t.mask & (1 << x) == 0);
+                            h[usize::from(x)] -= 1;
+                        }
+                    }
+                    if foreign > d {
+                        continue;
+                    }
+                    // Only buckets of the term's or the window's bytes can be
+                    // non-zero.
+                    let mut l1 = 0usize;
+                    let mut m = t.mask | wmask;
+                    while m != 0 {
+                        l1 += usize::from(h[m.trailing_zeros() as usize].unsigned_abs());
+                        m &= m - 1;
+                    }
+                    if l1 > 2 * d {
+                        continue;
+                    }
+                }
+            }
+            let joined: String = window.iter().map(|w| w.text.as_ref()).collect();
+            if let Some(dist) = bounded_levenshtein(&joined, &t.joined, d) {
+                if dist > 0 && seen.insert((ti, tok.start)) {
+                    out.push(WordHit {
+                        term: Some(ti),
+                        start: tok.start,
+                        end: window[k - 1].end,
+                        confidence: 0.9 - 0.1 * dist as f32,
+                    });
+                }
+            }
+        }
     }
 
     /// The configured text of term `i`.
@@ -294,7 +394,21 @@ impl WordFilter {
                     }
                 }
             }
-            if !fuzzy_terms.is_empty() {
+            if !self.fuzzy_single_bits.is_empty() {
+                // At most 64 fuzzy terms: the candidates as a bit set, visited in term order.
+                let mut bits = self.fuzzy_single_bits.get(lens[i]).copied().unwrap_or(0);
+                for (k, table) in &self.fuzzy_multi_bits {
+                    if i + k <= toks.len() {
+                        let len: usize = lens[i..i + k].iter().sum();
+                        bits |= table.get(len).copied().unwrap_or(0);
+                    }
+                }
+                while bits != 0 {
+                    let fi = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    self.fuzzy_at(toks, &lens, i, fi, &mut seen, out);
+                }
+            } else if !fuzzy_terms.is_empty() {
                 let single = self
                     .fuzzy_single
                     .get(lens[i])
@@ -328,72 +442,8 @@ impl WordFilter {
                     cands.sort_unstable();
                     cands.dedup();
                 }
-                for &(ti, d) in cands.iter().map(|&fi| &fuzzy_terms[fi]) {
-                    let t = &self.terms[ti];
-                    // cheap reject: the first token alone is far longer than the whole term
-                    if lens[i] > t.joined.len() + d {
-                        continue;
-                    }
-                    for k in [t.parts.len(), 1] {
-                        if i + k > toks.len() {
-                            continue;
-                        }
-                        let len: usize = lens[i..i + k].iter().sum();
-                        if len.abs_diff(t.joined.len()) > d {
-                            continue;
-                        }
-                        let window = &toks[i..i + k];
-                        // Necessary condition, no allocation: every edit changes the byte
-                        // histogram's L1 distance by at most 2 (ASCII text only; a token's
-                        // mask is non-zero exactly when it is ASCII).
-                        if let Some(hist) = &t.hist {
-                            if window.iter().all(|w| w.mask != 0) {
-                                // Distinct bytes absent from the term (from the tokens'
-                                // byte masks): each needs at least one edit.
-                                let wmask = window.iter().fold(0u64, |m, w| m | w.mask);
-                                if (wmask & !t.mask).count_ones() as usize > d {
-                                    continue;
-                                }
-                                // Bytes absent from the term each need their own edit; the
-                                // same pass takes the window's bytes off the histogram.
-                                let mut foreign = 0usize;
-                                let mut h = *hist;
-                                for w in window {
-                                    for &b in w.text.as_bytes() {
-                                        let x = b & 63;
-                                        foreign += usize::from(t.mask & (1 << x) == 0);
-                                        h[usize::from(x)] -= 1;
-                                    }
-                                }
-                                if foreign > d {
-                                    continue;
-                                }
-                                // Only buckets of the term's or the window's bytes can be
-                                // non-zero.
-                                let mut l1 = 0usize;
-                                let mut m = t.mask | wmask;
-                                while m != 0 {
-                                    l1 +=
-                                        usize::from(h[m.trailing_zeros() as usize].unsigned_abs());
-                                    m &= m - 1;
-                                }
-                                if l1 > 2 * d {
-                                    continue;
-                                }
-                            }
-                        }
-                        let joined: String = window.iter().map(|w| w.text.as_ref()).collect();
-                        if let Some(dist) = bounded_levenshtein(&joined, &t.joined, d) {
-                            if dist > 0 && seen.insert((ti, tok.start)) {
-                                out.push(WordHit {
-                                    term: Some(ti),
-                                    start: tok.start,
-                                    end: window[k - 1].end,
-                                    confidence: 0.9 - 0.1 * dist as f32,
-                                });
-                            }
-                        }
-                    }
+                for &fi in cands.iter() {
+                    self.fuzzy_at(toks, &lens, i, fi, &mut seen, out);
                 }
             }
         }
@@ -1179,10 +1229,23 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let deny: Vec<String> = TERMS.iter().map(|t| (*t).to_owned()).collect();
         let mut fuzzy_hits = 0;
-        for dist in 0..=3 {
+        // Up to 64 fuzzy terms the candidates are bit sets; with 60 more terms, lists.
+        for (pad, dist) in [0, 60]
+            .into_iter()
+            .flat_map(|p| (0..=3).map(move |d| (p, d)))
+        {
+            let deny: Vec<String> = TERMS
+                .iter()
+                .map(|t| (*t).to_owned())
+                .chain((0..pad).map(|n| format!("zqv filler {n:02}")))
+                .collect();
             let (f, _) = WordFilter::new(&deny, dist, false);
+            assert_eq!(
+                f.fuzzy_single_bits.is_empty(),
+                dist == 0 || pad > 0,
+                "{pad} {dist}"
+            );
             for _ in 0..1500 {
                 let len = 1 + next() % 25;
                 let text: String = (0..len)
