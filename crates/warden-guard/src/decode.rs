@@ -63,8 +63,45 @@ const HEX_MIN: usize = 23;
 type Span = (usize, usize);
 
 /// Maximal runs of the base64 and the hex-escape alphabets that are at least [`B64_MIN`] /
-/// [`HEX_MIN`] bytes long, found in one pass over `b`.
+/// [`HEX_MIN`] bytes long (see [`long_runs`]).
 fn alphabet_runs(b: &[u8]) -> (Vec<Span>, Vec<Span>) {
+    let (mut b64, mut hex) = (Vec::new(), Vec::new());
+    long_runs(b, B64, B64_MIN, &mut b64);
+    long_runs(b, HEX, HEX_MIN, &mut hex);
+    (b64, hex)
+}
+
+/// Appends to `out`, in order, the maximal runs of bytes of class `class` that are at least
+/// `min` (> 0) bytes long. Only every `min`-th byte is probed: a run of `min` bytes that
+/// starts after the last byte examined holds exactly one probe. Around a probe in the class
+/// the run is walked out to both ends, and the probes go on `min` bytes after its end.
+fn long_runs(b: &[u8], class: u8, min: usize, out: &mut Vec<Span>) {
+    let inside = |c: u8| CLASSES[usize::from(c)] & class != 0;
+    let mut i = min - 1;
+    while let Some(&c) = b.get(i) {
+        if !inside(c) {
+            i += min;
+            continue;
+        }
+        let mut s = i;
+        while s > 0 && inside(b[s - 1]) {
+            s -= 1;
+        }
+        let mut e = i + 1;
+        while e < b.len() && inside(b[e]) {
+            e += 1;
+        }
+        if e - s >= min {
+            out.push((s, e));
+        }
+        i = e + min;
+    }
+}
+
+/// The one-pass version of [`alphabet_runs`] that tests every byte (the tests compare the
+/// two).
+#[cfg(test)]
+fn alphabet_runs_reference(b: &[u8]) -> (Vec<Span>, Vec<Span>) {
     let (mut b64, mut hex) = (Vec::new(), Vec::new());
     // Start of the current run of each alphabet (`usize::MAX`: outside a run).
     let (mut s64, mut shex) = (usize::MAX, usize::MAX);
@@ -383,6 +420,58 @@ mod tests {
                 assert_eq!(gated, full, "{text:?}");
             }
         }
+    }
+
+    #[test]
+    fn probed_runs_match_the_byte_pass() {
+        const PARTS: &[&str] = &[
+            "a",
+            "g",
+            "Z",
+            "0",
+            "9",
+            "f",
+            "x",
+            "\\",
+            "\\x",
+            " ",
+            ":",
+            "+",
+            "/",
+            "_",
+            "-",
+            "=",
+            ".",
+            ",",
+            "!",
+            "é",
+            "日",
+            "deadbeef",
+            "aWdub3Jl",
+            "\\x41",
+            "de ad be ef ",
+            "0123456789abcdef",
+            "hello world ",
+            "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=",
+        ];
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut runs = 0;
+        for _ in 0..20_000 {
+            let n = (next() % 40) as usize;
+            let text: String = (0..n)
+                .map(|_| PARTS[(next() % PARTS.len() as u64) as usize])
+                .collect();
+            let got = alphabet_runs(text.as_bytes());
+            assert_eq!(got, alphabet_runs_reference(text.as_bytes()), "{text:?}");
+            runs += got.0.len() + got.1.len();
+        }
+        assert!(runs > 10_000, "the texts hold long runs ({runs})");
     }
 
     #[test]
