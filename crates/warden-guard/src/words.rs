@@ -26,8 +26,91 @@ static ASCII_ALNUM: [bool; 128] = {
     t
 };
 
+/// Per byte for [`tokens`]: 1 for ASCII letters and digits, 2 for non-ASCII bytes (the char
+/// there is decoded), 0 for other ASCII bytes.
+static TOKEN_CLASS: [u8; 256] = {
+    let mut t = [2u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = ASCII_ALNUM[i] as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Splits `lower` (ASCII-lower-cased normalised text) into alphanumeric word tokens.
 pub(crate) fn tokens(lower: &str) -> Vec<Token<'_>> {
+    let b = lower.as_bytes();
+    let mut out = Vec::with_capacity(lower.len() / 5 + 1);
+    // Is the char at byte `i` (a char boundary, not ASCII) alphanumeric, and its width.
+    let wide = |i: usize| -> (bool, usize) {
+        let ch = lower[i..].chars().next().unwrap_or(' ');
+        (ch.is_alphanumeric(), ch.len_utf8())
+    };
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        // Separators: ASCII fast path; other chars are decoded where they occur.
+        match TOKEN_CLASS[usize::from(c)] {
+            0 => {
+                i += 1;
+                continue;
+            }
+            1 => {}
+            _ => {
+                let (alnum, width) = wide(i);
+                if !alnum {
+                    i += width;
+                    continue;
+                }
+            }
+        }
+        let s = i;
+        let mut ascii = true;
+        let mut mask = 0u64;
+        loop {
+            // A stretch of ASCII letters and digits, then at most one other char.
+            while let Some(&c) = b.get(i) {
+                if TOKEN_CLASS[usize::from(c)] != 1 {
+                    break;
+                }
+                mask |= 1 << (c & 63);
+                i += 1;
+            }
+            match b.get(i) {
+                Some(&c) if c >= 0x80 => {
+                    let (alnum, width) = wide(i);
+                    if !alnum {
+                        break;
+                    }
+                    ascii = false;
+                    i += width;
+                }
+                _ => break,
+            }
+        }
+        let t = &lower[s..i];
+        out.push(if ascii {
+            Token {
+                start: s,
+                end: i,
+                text: std::borrow::Cow::Borrowed(t),
+                mask,
+            }
+        } else {
+            Token {
+                start: s,
+                end: i,
+                text: std::borrow::Cow::Owned(t.to_lowercase()),
+                mask: 0,
+            }
+        });
+    }
+    out
+}
+
+/// The byte-by-byte version of [`tokens`] (the tests compare the two).
+#[cfg(test)]
+fn tokens_reference(lower: &str) -> Vec<Token<'_>> {
     let b = lower.as_bytes();
     let mut out = Vec::with_capacity(lower.len() / 5 + 1);
     // Is the char at byte `i` (a char boundary, not ASCII) alphanumeric, and its width.
@@ -1048,6 +1131,38 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn tokens_match_the_byte_by_byte_version() {
+        const PIECES: &[&str] = &[
+            "a", "z", "0", "9", "word", " ", ",", ".", "-", "_", "@", "é", "ß", "日本", "😀",
+            "\u{200b}", "ｉ", "Ⅻ", "ﬁ", "\t", "\n", "Ω", "—", "İ",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut count = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 30) as usize;
+            let text: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let lower = text.to_ascii_lowercase();
+            let key = |v: Vec<Token<'_>>| -> Vec<(usize, usize, String, u64)> {
+                v.into_iter()
+                    .map(|t| (t.start, t.end, t.text.into_owned(), t.mask))
+                    .collect()
+            };
+            let got = key(tokens(&lower));
+            assert_eq!(got, key(tokens_reference(&lower)), "{text:?}");
+            count += got.len();
+        }
+        assert!(count > 50_000, "{count} tokens");
     }
 
     #[test]
