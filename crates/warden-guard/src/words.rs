@@ -712,6 +712,23 @@ fn profanity_scan(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
     let mut ti = 0;
     while ti < toks.len() {
         let (tok_start, tok_end) = (toks[ti].start, toks[ti].end);
+        // No leet symbol on either side and no token right after: the chunk is the token.
+        let lone = (tok_start <= prev_end || !LEET_SYM[usize::from(b[tok_start - 1])])
+            && b.get(tok_end).is_none_or(|&c| !LEET_SYM[usize::from(c)])
+            && toks.get(ti + 1).is_none_or(|t| t.start != tok_end);
+        if lone {
+            ti += 1;
+            prev_end = tok_end;
+            if let Some(raw) = b.get(tok_start..tok_end) {
+                // One token holds no `*` and nothing to trim, so both checks below need its
+                // collapsed head among the entries' (the folded check tests exactly that; a
+                // plain word in the list has the head of its own entry).
+                if raw.len() <= 24 && prof.may_start_collapsed_bytes(raw) {
+                    profanity_check(prof, lower, tok_start, tok_end, out);
+                }
+            }
+            continue;
+        }
         let mut start = tok_start;
         while start > prev_end && LEET_SYM[usize::from(b[start - 1])] {
             start -= 1;
@@ -735,44 +752,49 @@ fn profanity_scan(lower: &str, toks: &[Token<'_>], out: &mut Vec<WordHit>) {
             }
         }
         prev_end = end;
-        let Some(raw) = b.get(start..end) else {
-            continue;
-        };
-        if raw.len() > 24 {
-            continue;
+        if end - start <= 24 {
+            profanity_check(prof, lower, start, end, out);
         }
-        // A chunk that is one token (no leet symbols around it) holds no `*` and nothing to
-        // trim, so both paths below need its collapsed head among the entries' (the folded
-        // path tests exactly that; a plain word in the list has the head of its own entry).
-        if start == tok_start && end == tok_end && !prof.may_start_collapsed_bytes(raw) {
-            continue;
-        }
-        // One pass: all lower-case ASCII letters, and whether a letter repeats 3+ times.
-        let mut plain = true;
-        let mut triple = false;
-        for (j, &c) in raw.iter().enumerate() {
-            if !c.is_ascii_lowercase() {
-                plain = false;
-                break;
-            }
-            triple |= j >= 2 && c == raw[j - 1] && c == raw[j - 2];
-        }
-        if plain && !triple {
-            if prof.len_mask & (1 << raw.len()) != 0
-                && prof.may_contain(raw)
-                && prof.bytes.contains(raw)
-            {
-                out.push(WordHit {
-                    term: None,
-                    start,
-                    end,
-                    confidence: 1.0,
-                });
-            }
-            continue;
-        }
-        profanity_check_folded(prof, lower, start, end, out);
     }
+}
+
+/// The chunk `lower[start..end]` (at most 24 bytes): a plain lower-case word without letter
+/// runs of 3+ needs one lookup; other chunks go through [`profanity_check_folded`].
+fn profanity_check(
+    prof: &Profanity,
+    lower: &str,
+    start: usize,
+    end: usize,
+    out: &mut Vec<WordHit>,
+) {
+    let Some(raw) = lower.as_bytes().get(start..end) else {
+        return;
+    };
+    // One pass: all lower-case ASCII letters, and whether a letter repeats 3+ times.
+    let mut plain = true;
+    let mut triple = false;
+    for (j, &c) in raw.iter().enumerate() {
+        if !c.is_ascii_lowercase() {
+            plain = false;
+            break;
+        }
+        triple |= j >= 2 && c == raw[j - 1] && c == raw[j - 2];
+    }
+    if plain && !triple {
+        if prof.len_mask & (1 << raw.len()) != 0
+            && prof.may_contain(raw)
+            && prof.bytes.contains(raw)
+        {
+            out.push(WordHit {
+                term: None,
+                start,
+                end,
+                confidence: 1.0,
+            });
+        }
+        return;
+    }
+    profanity_check_folded(prof, lower, start, end, out);
 }
 
 /// Bytes of the leet symbols that extend a profanity chunk.
