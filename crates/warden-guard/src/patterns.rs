@@ -317,6 +317,13 @@ enum Gate {
     Names,
 }
 
+/// Necessary condition for a match of the URL pattern: its first branch holds the literal
+/// `://`, its second `www.` in any case (ASCII only: `w` has no other case fold), which the
+/// ASCII-lower-cased copy `lower` (same offsets) shows as `www.`.
+fn url_possible(text: &str, lower: &str) -> bool {
+    text.contains("://") || lower.contains("www.")
+}
+
 /// A run gate: which bytes may occur in a match, and a necessary condition on a run.
 struct RunGate {
     alphabet: &'static [(u8, u8)],
@@ -600,6 +607,8 @@ impl PatternScanner {
         for c in &self.compiled {
             match &c.gate {
                 Gate::Names => self.names(&cx, &mut pii_hits),
+                // Every URL match holds `://` or (any case) `www.`: without them, skip the pass.
+                Gate::Full if c.det == Det::Url && !url_possible(text, lower) => {}
                 Gate::Full => self.run(&cx, c, Input::new(text), &mut pii_hits, out),
                 Gate::Runs(k) => {
                     for &(s, e) in &runs[*k] {
@@ -2234,6 +2243,49 @@ mod tests {
         assert!(!isolated("ORD-2024-00017", 4, 8));
         assert!(isolated("call 555-0100 now", 5, 13));
         assert!(!isolated("1.2.3.4.5", 0, 7));
+    }
+
+    /// Texts where the URL pattern finds a match all pass [`url_possible`] (so skipping the
+    /// pass on the others loses nothing), and the texts hold both kinds.
+    #[test]
+    fn url_gate_is_a_necessary_condition() {
+        const PIECES: &[&str] = &[
+            "http", "https", "HTTPS", "hTTp", "ftp", "FTP", "httpſ", ":", "//", ":/", "/", "://",
+            "www", "WWW", "wWw", "Www", ".", "ww.", "w", "example", "com", "a-b", " ", "\n",
+            "?q=1", "#x", "https://", "www.", "WwW.", "ftp://", "é", "日本", "\u{200b}", "<", ">",
+            "\"", "'", "|", "x.io", "1",
+        ];
+        let re = pattern_table()
+            .into_iter()
+            .find(|(d, _)| *d == Det::Url)
+            .and_then(|(_, p)| Regex::new(&p).ok())
+            .expect("the URL pattern compiles");
+        let mut state = 0x0bad_c0de_1234_5678u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut matched, mut skipped) = (0, 0);
+        for _ in 0..20_000 {
+            let len = (next() % 16) as usize;
+            let text: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let lower = text.to_ascii_lowercase();
+            let possible = url_possible(&text, &lower);
+            if re.is_match(&text) {
+                assert!(possible, "{text:?}");
+                matched += 1;
+            } else if !possible {
+                skipped += 1;
+            }
+        }
+        assert!(
+            matched > 1000 && skipped > 1000,
+            "{matched} matched, {skipped} skipped"
+        );
     }
 
     #[test]
