@@ -244,12 +244,6 @@ impl Run {
     }
 }
 
-/// What came of one tool step.
-enum StepEnd {
-    Next,
-    Done(Box<InvocationOutcome>),
-}
-
 impl Invocation<'_> {
     /// Runs the loop. Errors carry no partial answer: the caller fails the request.
     pub async fn run(
@@ -265,7 +259,7 @@ impl Invocation<'_> {
             Some(resume) => {
                 let p = resume.pending.clone();
                 let resumed_parts = p.trace.parts.len();
-                let mut run = Run {
+                let run = Run {
                     input: p.input_text.clone(),
                     trace: TraceBuilder::resume(self.agent.id.as_str(), self.session_id, p.trace),
                     egress: p.egress,
@@ -284,16 +278,17 @@ impl Invocation<'_> {
                     egress: Vec::new(),
                     notes: Vec::new(),
                 };
-                if let StepEnd::Done(o) = self.after_step(
-                    &mut run,
+                let run = match self.after_step(
+                    run,
                     p.call,
                     output,
                     screen,
                     check.as_mut().map(|c| &mut **c as &mut dyn StepCheck),
                     instructions,
                 ) {
-                    return Ok(*o);
-                }
+                    Ok(run) => run,
+                    Err(ended) => return Ok(*ended),
+                };
                 (run, p.input_text, p.turns)
             }
             None => {
@@ -425,16 +420,17 @@ impl Invocation<'_> {
                         Ok(o) => o,
                         Err(e) => return Err(run.fail(e.into(), 424)),
                     };
-                    if let StepEnd::Done(o) = self.after_step(
-                        &mut run,
+                    run = match self.after_step(
+                        run,
                         call,
                         output,
                         screen,
                         check.as_mut().map(|c| &mut **c as &mut dyn StepCheck),
                         instructions,
                     ) {
-                        return Ok(*o);
-                    }
+                        Ok(run) => run,
+                        Err(ended) => return Ok(*ended),
+                    };
                 }
             }
         }
@@ -443,16 +439,17 @@ impl Invocation<'_> {
 
     /// A tool's output arrived (from the sandbox, or from the caller after return of
     /// control): record its egress, run the per-step check, screen the output as untrusted
-    /// content, and record the observation.
+    /// content, and record the observation. `Ok` continues the loop; `Err` is the outcome of
+    /// an invocation the step ended (stopped by the check or blocked by the screen).
     fn after_step(
         &self,
-        run: &mut Run,
+        mut run: Run,
         call: ToolCall,
         output: ToolOutput,
         screen: Option<&dyn Screen>,
         check: Option<&mut dyn StepCheck>,
         instructions: &str,
-    ) -> StepEnd {
+    ) -> Result<Run, Box<InvocationOutcome>> {
         run.egress.extend(output.egress.iter().cloned());
         run.notes.extend(output.notes.iter().cloned());
         if let Some(check) = check {
@@ -464,9 +461,9 @@ impl Invocation<'_> {
                     .tool_observation("[withheld: the invocation was stopped]");
                 run.trace.failure(403, &stop.message);
                 run.steps.push((call, String::new()));
-                let mut o = take(run).end(String::new());
+                let mut o = run.end(String::new());
                 o.stopped = Some(stop);
-                return StepEnd::Done(Box::new(o));
+                return Err(Box::new(o));
             }
         }
         let mut text = output.text;
@@ -476,8 +473,7 @@ impl Invocation<'_> {
                 run.trace.tool_observation("[withheld by guardrail]");
                 run.trace.guardrail("post", true, out.assessments.clone());
                 run.steps.push((call, String::new()));
-                let o = take(run).blocked(out, ScreenSource::ToolOutput);
-                return StepEnd::Done(Box::new(o));
+                return Err(Box::new(run.blocked(out, ScreenSource::ToolOutput)));
             }
             run.fired.extend(out.rules.iter().cloned());
             text = out.text;
@@ -485,25 +481,8 @@ impl Invocation<'_> {
         run.trace.tool_observation(&text);
         run.steps.push((call, text));
         run.trace.next_step();
-        StepEnd::Next
+        Ok(run)
     }
-}
-
-/// Moves the running state out (the loop ends right after).
-fn take(run: &mut Run) -> Run {
-    std::mem::replace(
-        run,
-        Run {
-            input: String::new(),
-            trace: TraceBuilder::new("", "", false),
-            egress: Vec::new(),
-            notes: Vec::new(),
-            usage: Usage::default(),
-            fired: Vec::new(),
-            steps: Vec::new(),
-            resumed_parts: 0,
-        },
-    )
 }
 
 /// The rendered prompt recorded in `modelInvocationInput.text`.

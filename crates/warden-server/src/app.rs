@@ -81,6 +81,18 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
         .ok();
     let mut agents = BTreeMap::new();
     for (id, agent) in &config.agents {
+        // The agent's action groups handed back to the caller instead of run in the sandbox.
+        let return_control: std::collections::BTreeSet<String> = agent
+            .action_groups
+            .iter()
+            .filter(|g| {
+                config
+                    .tools
+                    .get(*g)
+                    .is_some_and(|t| t.execution == warden_config::Execution::ReturnControl)
+            })
+            .cloned()
+            .collect();
         let provider: Option<Driver> = match &agent.model {
             ModelConfig::Scripted { script } => match ScriptedProvider::from_file(script) {
                 Ok(p) => Some(Driver::Loop(Arc::new(p))),
@@ -148,23 +160,13 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
             ModelConfig::BedrockAgent { .. } => {
                 // Proxy mode runs every handed-back call in the sandbox itself; there is no
                 // caller to hand a call on to.
-                let handed: Vec<&String> = agent
-                    .action_groups
-                    .iter()
-                    .filter(|g| {
-                        config
-                            .tools
-                            .get(*g)
-                            .is_some_and(|t| t.execution == warden_config::Execution::ReturnControl)
-                    })
-                    .collect();
-                if handed.is_empty() {
+                if return_control.is_empty() {
                     Some(Driver::BedrockAgent(Arc::new(
                         crate::remote::BedrockAgentDriver::new(agent.model.clone()),
                     )))
                 } else {
                     problems.push(format!(
-                        "agents.{id}: a `bedrock-agent` agent runs its action groups in Warden's sandbox; `execution = \"return_control\"` is not supported for {handed:?}"
+                        "agents.{id}: a `bedrock-agent` agent runs its action groups in Warden's sandbox; `execution = \"return_control\"` is not supported for {return_control:?}"
                     ));
                     None
                 }
@@ -191,16 +193,7 @@ pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
                     config: agent.clone(),
                     driver: provider,
                     screen: None,
-                    return_control: agent
-                        .action_groups
-                        .iter()
-                        .filter(|g| {
-                            config.tools.get(*g).is_some_and(|t| {
-                                t.execution == warden_config::Execution::ReturnControl
-                            })
-                        })
-                        .cloned()
-                        .collect(),
+                    return_control,
                 },
             );
         }
@@ -397,11 +390,7 @@ pub(crate) fn spawn_background(app: Arc<App>) -> Vec<tokio::task::JoinHandle<()>
             loop {
                 tick.tick().await;
                 let store = sweep_app.store.clone();
-                let cutoff = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0)
-                    .saturating_sub(idle);
+                let cutoff = crate::now_secs().saturating_sub(idle);
                 match tokio::task::spawn_blocking(move || store.expire_sessions(cutoff)).await {
                     Ok(Ok(n)) if n > 0 => tracing::info!(expired = n, "idle sessions expired"),
                     Ok(Err(e)) => tracing::error!(error = %e, "session expiry failed"),

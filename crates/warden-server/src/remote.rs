@@ -116,15 +116,9 @@ impl BedrockAgentDriver {
             return Ok(outcome);
         }
         if let Some(rules) = remote.blocked {
+            // The completion is then the guardrail's blocked message.
             outcome.blocked = Some((rules, ScreenSource::ToolOutput));
-            // Screening an empty text never blocks; its outcome carries the guardrail's
-            // configured message, which is the answer a blocked invocation gets.
-            outcome.completion = screen
-                .map(|s| {
-                    s.screen("", ScreenSource::ToolOutput, instructions)
-                        .blocked_message
-                })
-                .unwrap_or_default();
+            outcome.completion = remote.completion;
             return Ok(outcome);
         }
         let mut answer = remote.completion;

@@ -969,7 +969,7 @@ async fn invoke_inner(
     }
     reasons.extend(outcome.notes.iter().cloned());
     // Calls handed back to the caller ran outside the sandbox: the verdict says so.
-    let mut handed_back: Vec<&str> = outcome
+    let handed_back: std::collections::BTreeSet<&str> = outcome
         .tool_calls
         .iter()
         .map(|c| c.action_group.as_str())
@@ -981,7 +981,6 @@ async fn invoke_inner(
         )
         .filter(|g| agent.return_control.contains(*g))
         .collect();
-    handed_back.dedup();
     for g in handed_back {
         checks.push(format!(
             "return-control:{g} (run by the caller outside the sandbox; its egress was not observed)"

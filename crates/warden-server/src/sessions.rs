@@ -3,6 +3,7 @@
 //! authenticated one, so a session id reused by another tenant starts empty.
 
 use crate::error::ApiError;
+use crate::now_secs;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -35,13 +36,6 @@ impl SessionMemory {
     pub fn is_empty(&self) -> bool {
         self.exchanges.is_empty() && self.pending.is_none()
     }
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 async fn blocking<T: Send + 'static>(
